@@ -1,0 +1,514 @@
+//! Trigger evaluation: pure functions over claims, history and the time. No I/O here.
+//!
+//! The handlers read the user's history from the store, hand it in as plain data, and get
+//! back the chosen campaign with the reason each campaign fired or not.
+
+pub mod duration;
+pub mod path;
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use regex::Regex;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use time::{Duration, OffsetDateTime};
+
+pub use self::path::ClaimPath;
+use crate::campaign::Campaign;
+
+/// A compiled trigger.
+#[derive(Debug, Clone)]
+pub enum Rule {
+    /// Every rule holds.
+    All(Vec<Rule>),
+    /// At least one rule holds.
+    Any(Vec<Rule>),
+    /// The rule does not hold.
+    Not(Box<Rule>),
+    /// A claim test.
+    Claim {
+        /// Where the claim is.
+        path: ClaimPath,
+        /// What must be true of it.
+        test: ClaimTest,
+    },
+    /// A history test.
+    History(HistoryRule),
+    /// A stable share of users, in basis points (1/100 of a percent).
+    Rollout {
+        /// 0..=10_000.
+        basis_points: u32,
+        /// Mixed into the hash so different campaigns pick different users.
+        salt: String,
+    },
+    /// The user has accepted a ToS document version (`None`: any version).
+    TosAccepted {
+        /// Document id.
+        document: String,
+        /// Version, or any.
+        version: Option<String>,
+    },
+}
+
+/// What a claim must satisfy.
+#[derive(Debug, Clone)]
+pub enum ClaimTest {
+    /// Equal.
+    Eq(Value),
+    /// Not equal (or missing).
+    Ne(Value),
+    /// One of.
+    In(Vec<Value>),
+    /// None of (or missing).
+    NotIn(Vec<Value>),
+    /// Greater than.
+    Gt(Value),
+    /// Greater or equal.
+    Gte(Value),
+    /// Less than.
+    Lt(Value),
+    /// Less or equal.
+    Lte(Value),
+    /// Present and not null (`true`), or absent/null (`false`).
+    Exists(bool),
+    /// A string matching the expression.
+    Matches(Regex),
+    /// A list holding the value, or a string holding the text.
+    Contains(Value),
+}
+
+/// Tests over one campaign's prompt history; all given parts must hold.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryRule {
+    /// The campaign whose history is read.
+    pub campaign: String,
+    /// Only prompts of this version count.
+    pub version: Option<u32>,
+    /// Answered at least once (`true`) or never (`false`).
+    pub answered: Option<bool>,
+    /// Shown at least this often.
+    pub shown_at_least: Option<u32>,
+    /// Shown at most this often.
+    pub shown_at_most: Option<u32>,
+    /// Last shown longer ago than this (or never).
+    pub last_shown_more_than: Option<Duration>,
+    /// Last skipped or declined longer ago than this (or never).
+    pub last_dismissed_more_than: Option<Duration>,
+}
+
+/// When a campaign may fire; `from` inclusive, `until` exclusive.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Schedule {
+    /// Start.
+    pub from: Option<OffsetDateTime>,
+    /// End.
+    pub until: Option<OffsetDateTime>,
+}
+
+/// How a past prompt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptStatus {
+    /// Shown, not answered yet.
+    Pending,
+    /// Answered.
+    Completed,
+    /// Skipped.
+    Skipped,
+    /// Declined.
+    Declined,
+    /// Never came back.
+    Expired,
+}
+
+impl PromptStatus {
+    /// Skipped or declined.
+    pub fn is_dismissal(self) -> bool {
+        matches!(self, PromptStatus::Skipped | PromptStatus::Declined)
+    }
+}
+
+/// One earlier prompt of this user.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PastPrompt {
+    /// Campaign id.
+    pub campaign: String,
+    /// Campaign version at the time.
+    pub version: u32,
+    /// How it ended.
+    pub status: PromptStatus,
+    /// When it was shown.
+    #[serde(with = "time::serde::rfc3339")]
+    pub shown_at: OffsetDateTime,
+    /// When it ended, if it did.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+/// One accepted ToS version.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TosRecord {
+    /// Document id.
+    pub document: String,
+    /// Version accepted.
+    pub version: String,
+}
+
+/// Everything the rules may know about the user's past, as plain data.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct History {
+    /// Earlier prompts, any order.
+    #[serde(default)]
+    pub prompts: Vec<PastPrompt>,
+    /// Accepted ToS versions.
+    #[serde(default)]
+    pub tos: Vec<TosRecord>,
+}
+
+/// The inputs of one evaluation.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The verified token's claims.
+    pub claims: &'a Value,
+    /// The user (`sub`).
+    pub subject: &'a str,
+    /// The user's history.
+    pub history: &'a History,
+    /// Now.
+    pub now: OffsetDateTime,
+}
+
+/// Whether a rule held, and the condition that decided it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Verdict {
+    /// The campaign fires / the rule holds.
+    pub fires: bool,
+    /// The deciding condition, in words.
+    pub reason: String,
+}
+
+impl Verdict {
+    fn new(fires: bool, reason: impl Into<String>) -> Self {
+        Self {
+            fires,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The result of choosing among campaigns.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    /// The first campaign (by priority) whose trigger holds.
+    pub chosen: Option<Arc<Campaign>>,
+    /// Every campaign evaluated, in order, with its verdict.
+    pub verdicts: Vec<(String, Verdict)>,
+}
+
+/// Evaluates `campaigns` (already in priority order) and picks the first that fires.
+/// Evaluation stops at the winner unless `explain_all` asks for every verdict.
+pub fn choose<'c>(
+    campaigns: impl IntoIterator<Item = &'c Arc<Campaign>>,
+    ctx: &Context<'_>,
+    explain_all: bool,
+) -> Choice {
+    let mut chosen = None;
+    let mut verdicts = Vec::new();
+    for campaign in campaigns {
+        let verdict = evaluate_campaign(campaign, ctx);
+        let fires = verdict.fires;
+        verdicts.push((campaign.id.clone(), verdict));
+        if fires && chosen.is_none() {
+            chosen = Some(Arc::clone(campaign));
+            if !explain_all {
+                break;
+            }
+        }
+    }
+    Choice { chosen, verdicts }
+}
+
+/// Whether one campaign fires: enabled, within its schedule, trigger holds.
+pub fn evaluate_campaign(campaign: &Campaign, ctx: &Context<'_>) -> Verdict {
+    if !campaign.enabled {
+        return Verdict::new(false, "the campaign is disabled");
+    }
+    if let Some(from) = campaign.schedule.from
+        && ctx.now < from
+    {
+        return Verdict::new(false, format!("the schedule starts at {}", rfc3339(from)));
+    }
+    if let Some(until) = campaign.schedule.until
+        && ctx.now >= until
+    {
+        return Verdict::new(false, format!("the schedule ended at {}", rfc3339(until)));
+    }
+    match &campaign.trigger {
+        None => Verdict::new(true, "no trigger: fires for everyone within its schedule"),
+        Some(rule) => evaluate(rule, ctx),
+    }
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
+}
+
+/// Evaluates one rule.
+pub fn evaluate(rule: &Rule, ctx: &Context<'_>) -> Verdict {
+    match rule {
+        Rule::All(rules) => {
+            for r in rules {
+                let v = evaluate(r, ctx);
+                if !v.fires {
+                    return v;
+                }
+            }
+            Verdict::new(true, format!("all {} conditions held", rules.len()))
+        }
+        Rule::Any(rules) => {
+            let mut first_failure = None;
+            for r in rules {
+                let v = evaluate(r, ctx);
+                if v.fires {
+                    return v;
+                }
+                first_failure.get_or_insert(v);
+            }
+            let detail = first_failure.map(|v| v.reason).unwrap_or_default();
+            Verdict::new(
+                false,
+                format!("none of {} conditions held (first: {detail})", rules.len()),
+            )
+        }
+        Rule::Not(inner) => {
+            let v = evaluate(inner, ctx);
+            Verdict::new(!v.fires, format!("not ({})", v.reason))
+        }
+        Rule::Claim { path, test } => evaluate_claim(path, test, ctx.claims),
+        Rule::History(h) => evaluate_history(h, ctx),
+        Rule::Rollout { basis_points, salt } => {
+            let bucket = rollout_bucket(ctx.subject, salt);
+            let fires = bucket < *basis_points;
+            Verdict::new(
+                fires,
+                format!(
+                    "rollout {}%: user's bucket is {}.{:02}%",
+                    f64::from(*basis_points) / 100.0,
+                    bucket / 100,
+                    bucket % 100
+                ),
+            )
+        }
+        Rule::TosAccepted { document, version } => {
+            let accepted = ctx.history.tos.iter().any(|t| {
+                t.document == *document && version.as_ref().is_none_or(|v| *v == t.version)
+            });
+            let which = version.as_deref().unwrap_or("any version");
+            Verdict::new(
+                accepted,
+                if accepted {
+                    format!("accepted {document} {which}")
+                } else {
+                    format!("has not accepted {document} {which}")
+                },
+            )
+        }
+    }
+}
+
+/// The user's stable rollout bucket for a campaign, 0..10_000.
+pub fn rollout_bucket(subject: &str, salt: &str) -> u32 {
+    let mut hasher = Sha256::new();
+    hasher.update(salt.as_bytes());
+    hasher.update([0]);
+    hasher.update(subject.as_bytes());
+    let digest = hasher.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    // u64 % 10_000 fits in u32.
+    (u64::from_be_bytes(first) % 10_000) as u32
+}
+
+fn brief(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() > 40 {
+        let cut: String = text.chars().take(37).collect();
+        format!("{cut}...")
+    } else {
+        text
+    }
+}
+
+fn evaluate_claim(path: &ClaimPath, test: &ClaimTest, claims: &Value) -> Verdict {
+    let found = path.lookup(claims).filter(|v| !v.is_null());
+    let (name, expected) = describe(test);
+    let Some(actual) = found else {
+        let fires = matches!(
+            test,
+            ClaimTest::Ne(_) | ClaimTest::NotIn(_) | ClaimTest::Exists(false)
+        );
+        return Verdict::new(
+            fires,
+            format!(
+                "claim `{path}` is missing, so `{name}{expected}` {}",
+                held(fires)
+            ),
+        );
+    };
+    let fires = match test {
+        ClaimTest::Eq(v) => values_equal(actual, v),
+        ClaimTest::Ne(v) => !values_equal(actual, v),
+        ClaimTest::In(list) => list.iter().any(|v| values_equal(actual, v)),
+        ClaimTest::NotIn(list) => !list.iter().any(|v| values_equal(actual, v)),
+        ClaimTest::Gt(v) => compare(actual, v) == Some(Ordering::Greater),
+        ClaimTest::Gte(v) => matches!(
+            compare(actual, v),
+            Some(Ordering::Greater | Ordering::Equal)
+        ),
+        ClaimTest::Lt(v) => compare(actual, v) == Some(Ordering::Less),
+        ClaimTest::Lte(v) => matches!(compare(actual, v), Some(Ordering::Less | Ordering::Equal)),
+        ClaimTest::Exists(want) => *want,
+        ClaimTest::Matches(re) => actual.as_str().is_some_and(|s| re.is_match(s)),
+        ClaimTest::Contains(v) => match actual {
+            Value::Array(items) => items.iter().any(|item| values_equal(item, v)),
+            Value::String(s) => v.as_str().is_some_and(|needle| s.contains(needle)),
+            _ => false,
+        },
+    };
+    Verdict::new(
+        fires,
+        format!(
+            "claim `{path}` {name}{expected} {} (value {})",
+            held(fires),
+            brief(actual)
+        ),
+    )
+}
+
+fn held(fires: bool) -> &'static str {
+    if fires { "held" } else { "failed" }
+}
+
+fn describe(test: &ClaimTest) -> (&'static str, String) {
+    match test {
+        ClaimTest::Eq(v) => ("eq ", brief(v)),
+        ClaimTest::Ne(v) => ("ne ", brief(v)),
+        ClaimTest::In(l) => ("in ", brief(&Value::Array(l.clone()))),
+        ClaimTest::NotIn(l) => ("not_in ", brief(&Value::Array(l.clone()))),
+        ClaimTest::Gt(v) => ("gt ", brief(v)),
+        ClaimTest::Gte(v) => ("gte ", brief(v)),
+        ClaimTest::Lt(v) => ("lt ", brief(v)),
+        ClaimTest::Lte(v) => ("lte ", brief(v)),
+        ClaimTest::Exists(b) => ("exists ", b.to_string()),
+        ClaimTest::Matches(re) => ("matches ", format!("/{}/", re.as_str())),
+        ClaimTest::Contains(v) => ("contains ", brief(v)),
+    }
+}
+
+/// JSON equality where numbers compare by value (`2` equals `2.0`).
+fn values_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+/// Order of two numbers or two strings; nothing for mixed kinds.
+fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
+        (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
+        _ => None,
+    }
+}
+
+fn evaluate_history(rule: &HistoryRule, ctx: &Context<'_>) -> Verdict {
+    let relevant = ctx
+        .history
+        .prompts
+        .iter()
+        .filter(|p| p.campaign == rule.campaign && rule.version.is_none_or(|v| p.version == v));
+    let mut shown = 0u32;
+    let mut answered = false;
+    let mut last_shown: Option<OffsetDateTime> = None;
+    let mut last_dismissed: Option<OffsetDateTime> = None;
+    for p in relevant {
+        shown = shown.saturating_add(1);
+        answered |= p.status == PromptStatus::Completed;
+        last_shown = last_shown.max(Some(p.shown_at));
+        if p.status.is_dismissal() {
+            last_dismissed = last_dismissed.max(Some(p.finished_at.unwrap_or(p.shown_at)));
+        }
+    }
+    let scope = match rule.version {
+        Some(v) => format!("`{}` v{v}", rule.campaign),
+        None => format!("`{}`", rule.campaign),
+    };
+    if let Some(want) = rule.answered
+        && answered != want
+    {
+        let what = if answered {
+            "was answered"
+        } else {
+            "was never answered"
+        };
+        return Verdict::new(false, format!("history: {scope} {what}"));
+    }
+    if let Some(n) = rule.shown_at_least
+        && shown < n
+    {
+        return Verdict::new(
+            false,
+            format!("history: {scope} shown {shown} times, fewer than {n}"),
+        );
+    }
+    if let Some(n) = rule.shown_at_most
+        && shown > n
+    {
+        return Verdict::new(
+            false,
+            format!("history: {scope} shown {shown} times, more than {n}"),
+        );
+    }
+    if let (Some(gap), Some(at)) = (rule.last_shown_more_than, last_shown)
+        && ctx.now - at <= gap
+    {
+        return Verdict::new(
+            false,
+            format!(
+                "history: {scope} last shown {} ago, within {gap}",
+                ago(ctx.now - at)
+            ),
+        );
+    }
+    if let (Some(gap), Some(at)) = (rule.last_dismissed_more_than, last_dismissed)
+        && ctx.now - at <= gap
+    {
+        return Verdict::new(
+            false,
+            format!(
+                "history: {scope} last dismissed {} ago, within {gap}",
+                ago(ctx.now - at)
+            ),
+        );
+    }
+    Verdict::new(
+        true,
+        format!(
+            "history: {scope} shown {shown} times, {}",
+            if answered { "answered" } else { "not answered" }
+        ),
+    )
+}
+
+fn ago(d: Duration) -> String {
+    let secs = d.whole_seconds().max(0);
+    match secs {
+        s if s >= 86_400 => format!("{}d", s / 86_400),
+        s if s >= 3_600 => format!("{}h", s / 3_600),
+        s if s >= 60 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
