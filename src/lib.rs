@@ -5,5 +5,6 @@
 //! with a signed token carrying the outcome. See DESIGN.md in the shared folder.
 
 pub mod campaign;
+pub mod cli;
 pub mod rules;
 pub mod suggest;

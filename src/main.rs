@@ -1,1 +1,68 @@
-fn main() {}
+//! The `interlude` command: parse arguments and hand over to the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use interlude::cli;
+
+#[derive(Parser)]
+#[command(name = "interlude", version, about = "The page a login takes a detour through")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Lint a campaigns folder: print every problem, exit 1 if there are any.
+    Check {
+        /// The campaigns folder.
+        #[arg(default_value = "campaigns")]
+        dir: PathBuf,
+        /// The themes folder (default: ./themes when it exists).
+        #[arg(long)]
+        themes: Option<PathBuf>,
+    },
+    /// Show, for each campaign, whether it would fire for a user and why.
+    Explain {
+        /// The campaigns folder.
+        dir: PathBuf,
+        /// A JSON file with the token's claims.
+        #[arg(long)]
+        claims: PathBuf,
+        /// A JSON file with the user's history: {"prompts": [...], "tos": [...]}.
+        #[arg(long)]
+        history: Option<PathBuf>,
+        /// Evaluate at this time (RFC 3339) instead of now.
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// Print the JSON Schema of the campaign format.
+    Schema,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.command {
+        Command::Check { dir, themes } => cli::check(&dir, themes.as_deref()),
+        Command::Explain {
+            dir,
+            claims,
+            history,
+            now,
+        } => cli::explain(&dir, &claims, history.as_deref(), now.as_deref()),
+        Command::Schema => {
+            print!("{}", interlude::campaign::schema::campaign_schema_text());
+            Ok(true)
+        }
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

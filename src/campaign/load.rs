@@ -223,7 +223,7 @@ fn friendly(message: &str) -> String {
     {
         let candidates: Vec<&str> = expected.iter().map(String::as_str).collect();
         return format!(
-            "unknown key `{name}`{}; allowed here: {}",
+            "unknown key `{name}`{} (allowed here: {})",
             did_you_mean(&name, &candidates),
             expected.join(", ")
         );
@@ -233,7 +233,7 @@ fn friendly(message: &str) -> String {
     {
         let candidates: Vec<&str> = expected.iter().map(String::as_str).collect();
         return format!(
-            "unknown value `{name}`{}; allowed: {}",
+            "unknown value `{name}`{} (allowed: {})",
             did_you_mean(&name, &candidates),
             expected.join(", ")
         );
@@ -243,6 +243,9 @@ fn friendly(message: &str) -> String {
     }
     if message.starts_with("invalid u32") || message.starts_with("invalid i32") {
         return "expected a whole number".to_owned();
+    }
+    if message.starts_with("expected string scalar") {
+        return "expected a single text value here, not a list or map".to_owned();
     }
     if message.starts_with("invalid f64") {
         return "expected a number".to_owned();
@@ -1006,11 +1009,8 @@ fn check_field(check: &mut FileCheck<'_>, spec: &FieldSpec, key: &str) -> Option
 }
 
 fn first_line(s: &str) -> String {
-    s.lines()
-        .rfind(|l| !l.trim().is_empty())
-        .unwrap_or(s)
-        .trim()
-        .to_owned()
+    let line = s.lines().rfind(|l| !l.trim().is_empty()).unwrap_or(s).trim();
+    line.strip_prefix("error: ").unwrap_or(line).to_owned()
 }
 
 /// The kebab-case name of a field type, as written in YAML.

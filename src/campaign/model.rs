@@ -14,7 +14,7 @@ use super::span::Located;
 /// One campaign file.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "Interlude campaign", extend("$id" = "https://interlude.dev/campaign.schema.json"))]
+#[schemars(title = "Interlude campaign")]
 pub struct CampaignSpec {
     /// Unique identifier across all files: lower-case letters, digits and dashes, e.g. `ask-job-title`.
     pub id: Located<String>,

@@ -76,11 +76,11 @@ impl<T: JsonSchema> JsonSchema for Located<T> {
 
 /// Marks a serde error message with the position it is really about. serde-saphyr places
 /// custom errors at the start of the enclosing map; the loader moves them to this position.
-pub(crate) const POSITION_MARK: char = '\u{1}';
+pub(crate) const POSITION_MARK: &str = " \u{27e8}at ";
 
 /// A custom error message that points at `pos` rather than the enclosing map.
 pub(crate) fn at(pos: Pos, message: impl std::fmt::Display) -> String {
-    format!("{message}{POSITION_MARK}{}:{}", pos.line, pos.column)
+    format!("{message}{POSITION_MARK}{}:{}\u{27e9}", pos.line, pos.column)
 }
 
 /// Splits a message made by [`at`] into the message and its position.
@@ -88,6 +88,7 @@ pub(crate) fn take_position(message: &str) -> (String, Option<Pos>) {
     let Some((text, position)) = message.split_once(POSITION_MARK) else {
         return (message.to_owned(), None);
     };
+    let position = position.trim_end_matches('\u{27e9}');
     let pos = position.split_once(':').and_then(|(line, column)| {
         Some(Pos {
             line: line.parse().ok()?,
