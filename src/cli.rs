@@ -42,10 +42,7 @@ pub fn check(dir: &Path, themes: Option<&Path>) -> anyhow::Result<bool> {
         return Ok(false);
     };
     if set.is_empty() {
-        eprintln!(
-            "{}: no campaign files (*.yaml, *.yml) found",
-            dir.display()
-        );
+        eprintln!("{}: no campaign files (*.yaml, *.yml) found", dir.display());
         return Ok(false);
     }
     let n = set.len();
@@ -93,7 +90,8 @@ pub fn explain(
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON of the expected shape", path.display()))
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON of the expected shape", path.display()))
 }

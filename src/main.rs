@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use interlude::cli;
 
 #[derive(Parser)]
-#[command(name = "interlude", version, about = "The page a login takes a detour through")]
+#[command(
+    name = "interlude",
+    version,
+    about = "The page a login takes a detour through"
+)]
 struct Args {
     #[command(subcommand)]
     command: Command,

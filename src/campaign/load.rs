@@ -1009,7 +1009,11 @@ fn check_field(check: &mut FileCheck<'_>, spec: &FieldSpec, key: &str) -> Option
 }
 
 fn first_line(s: &str) -> String {
-    let line = s.lines().rfind(|l| !l.trim().is_empty()).unwrap_or(s).trim();
+    let line = s
+        .lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or(s)
+        .trim();
     line.strip_prefix("error: ").unwrap_or(line).to_owned()
 }
 

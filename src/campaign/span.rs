@@ -80,7 +80,10 @@ pub(crate) const POSITION_MARK: &str = " \u{27e8}at ";
 
 /// A custom error message that points at `pos` rather than the enclosing map.
 pub(crate) fn at(pos: Pos, message: impl std::fmt::Display) -> String {
-    format!("{message}{POSITION_MARK}{}:{}\u{27e9}", pos.line, pos.column)
+    format!(
+        "{message}{POSITION_MARK}{}:{}\u{27e9}",
+        pos.line, pos.column
+    )
 }
 
 /// Splits a message made by [`at`] into the message and its position.
