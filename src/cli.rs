@@ -8,7 +8,9 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::campaign::load::LoadOptions;
 use crate::campaign::{CampaignSet, load_dir};
+use crate::config::{Config, ProcessEnv};
 use crate::rules::{self, Context, History};
+use crate::state::AppState;
 
 /// The themes folder to check against: the one given, else ./themes when it exists.
 fn themes_dir(given: Option<&Path>) -> Option<PathBuf> {
@@ -94,4 +96,74 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON of the expected shape", path.display()))
+}
+
+/// Logs to stderr; JSON lines when `INTERLUDE_LOG_FORMAT=json`; level from `RUST_LOG`.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("INTERLUDE_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// `interlude serve`: runs the service until SIGINT or SIGTERM.
+pub fn serve(config_file: Option<&Path>, dev: bool) -> anyhow::Result<bool> {
+    init_tracing();
+    let config = Config::load(config_file, dev, &ProcessEnv)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let public_url = config.public_url.clone();
+        let state = AppState::new(config).await?;
+        tracing::info!(%addr, campaigns = state.campaigns().len(), "Interlude is listening");
+        if dev {
+            let host = if addr.ip().is_unspecified() {
+                format!("127.0.0.1:{}", addr.port())
+            } else {
+                addr.to_string()
+            };
+            let link = if public_url.contains(&addr.to_string()) {
+                format!("http://{host}/_dev")
+            } else {
+                format!("{public_url}/_dev")
+            };
+            println!("Interlude dev mode: open {link} to try a campaign in your browser");
+        }
+        crate::web::serve(listener, state, shutdown_signal()).await?;
+        Ok(true)
+    })
 }

@@ -6,5 +6,13 @@
 
 pub mod campaign;
 pub mod cli;
+pub mod config;
+pub mod detour;
+pub mod form;
+pub mod render;
 pub mod rules;
+pub mod state;
+pub mod store;
 pub mod suggest;
+pub mod token;
+pub mod web;

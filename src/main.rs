@@ -44,6 +44,15 @@ enum Command {
     },
     /// Print the JSON Schema of the campaign format.
     Schema,
+    /// Run the service.
+    Serve {
+        /// A YAML settings file (INTERLUDE_* environment variables override it).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Dev mode: the IdP emulator at /_dev, a throwaway secret, http allowed.
+        #[arg(long)]
+        dev: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -56,6 +65,7 @@ fn main() -> ExitCode {
             history,
             now,
         } => cli::explain(&dir, &claims, history.as_deref(), now.as_deref()),
+        Command::Serve { config, dev } => cli::serve(config.as_deref(), dev),
         Command::Schema => {
             print!("{}", interlude::campaign::schema::campaign_schema_text());
             Ok(true)

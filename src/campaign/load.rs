@@ -398,12 +398,23 @@ impl Loader {
             self.check_presentation(&mut check, &spec.presentation, &spec.fields, &spec.outcome);
         let outcome = self.check_outcome(&mut check, &spec.outcome, &spec.fields, &names);
 
+        let form = match crate::form::FormValidator::new(&fields) {
+            Ok(form) => Some(form),
+            Err(e) => {
+                check.report(
+                    Pos::default(),
+                    format!("the form's answer schema does not compile: {e}"),
+                );
+                None
+            }
+        };
         let ok = check.problems.is_empty();
         self.problems.append(&mut check.problems);
         if !ok {
             return None;
         }
         Some(Campaign {
+            form: form?,
             id,
             title: spec.title,
             description: spec.description,

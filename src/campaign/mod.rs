@@ -44,6 +44,8 @@ pub struct Campaign {
     pub presentation: Presentation,
     /// What an answer yields.
     pub outcome: Outcome,
+    /// The compiled answer schema of `fields`.
+    pub form: crate::form::FormValidator,
     /// The file it came from.
     pub source: PathBuf,
 }

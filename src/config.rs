@@ -1,0 +1,372 @@
+//! Service settings: an optional YAML file, then `INTERLUDE_*` environment variables on top.
+//!
+//! Secrets (the HS256 secrets shared with each IdP tenant) come only from the environment or
+//! a secrets file, never from the settings file or campaign YAML, and are held as
+//! [`SecretString`] so they are never printed by `Debug` or logged.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The issuer name the dev tenant uses in dev mode.
+pub const DEV_ISSUER: &str = "dev-tenant.interlude.test";
+/// Secrets shorter than this are refused outside dev mode.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The settings file could not be read.
+    #[error("cannot read the settings file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The settings file is not valid.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with its position.
+        message: String,
+    },
+    /// A setting has a bad value.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// One IdP tenant allowed to send users here.
+#[derive(Clone)]
+pub struct Tenant {
+    /// The `iss` its tokens carry, e.g. `acme.eu.auth0.com` (a custom domain works too).
+    pub issuer: String,
+    /// Where users go back to: `https://{issuer}/continue` unless set.
+    pub continue_url: String,
+    /// HS256 secrets, newest first: tokens signed with any are accepted; the first signs.
+    pub secrets: Vec<SecretString>,
+}
+
+impl std::fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tenant")
+            .field("issuer", &self.issuer)
+            .field("continue_url", &self.continue_url)
+            .field(
+                "secrets",
+                &format_args!("[{} redacted]", self.secrets.len()),
+            )
+            .finish()
+    }
+}
+
+/// Every setting of a running service.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Socket to listen on.
+    pub listen: SocketAddr,
+    /// The URL users reach this service at (no trailing slash).
+    pub public_url: String,
+    /// sqlx database URL, e.g. `sqlite://interlude.db`.
+    pub database_url: String,
+    /// Campaign files.
+    pub campaigns_dir: PathBuf,
+    /// Theme folders.
+    pub themes_dir: PathBuf,
+    /// The `iss` of return tokens.
+    pub service_issuer: String,
+    /// Allowed tenants.
+    pub tenants: Vec<Tenant>,
+    /// `continue_uri` claim values that may replace a tenant's continue URL (exact match).
+    pub continue_uri_allowlist: Vec<String>,
+    /// Campaigns one detour may show in a row.
+    pub max_chain: u32,
+    /// Lifetime of return tokens (at least 60 s: Auth0 requires it).
+    pub return_token_ttl_secs: u64,
+    /// How long a prompt may stay open before it expires.
+    pub prompt_ttl_secs: u64,
+    /// Clock-skew allowance for inbound `exp` / `nbf` / `iat`.
+    pub token_leeway_secs: u64,
+    /// Largest request body accepted.
+    pub body_limit_bytes: usize,
+    /// Dev mode: the IdP emulator at /_dev, http cookies, a throwaway secret.
+    pub dev: bool,
+}
+
+/// The settings file's shape; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    public_url: Option<String>,
+    database_url: Option<String>,
+    campaigns_dir: Option<PathBuf>,
+    themes_dir: Option<PathBuf>,
+    service_issuer: Option<String>,
+    continue_uri_allowlist: Option<Vec<String>>,
+    max_chain: Option<u32>,
+    return_token_ttl_secs: Option<u64>,
+    prompt_ttl_secs: Option<u64>,
+    token_leeway_secs: Option<u64>,
+    body_limit_bytes: Option<usize>,
+    #[serde(default)]
+    tenants: Vec<TenantSettings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantSettings {
+    issuer: String,
+    continue_url: Option<String>,
+    /// Names of environment variables holding this tenant's secrets, newest first.
+    #[serde(default)]
+    secret_env: Vec<String>,
+}
+
+/// Where settings come from, so tests can supply their own environment.
+pub trait Env {
+    /// The variable's value, if set.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl Env for BTreeMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(name: &str, value: String) -> Result<T, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::Invalid(format!("{name}=`{value}` is not a whole number")))
+}
+
+fn weak_secret_message(whose: &str) -> String {
+    format!(
+        "the secret for {whose} is missing or shorter than {MIN_SECRET_BYTES} bytes; make one with `openssl rand -hex 32` and set it in INTERLUDE_SECRET (or the tenant's secret_env), the same value as the Action's secret"
+    )
+}
+
+impl Config {
+    /// Reads the optional settings file, then the environment. `dev` turns on dev mode.
+    pub fn load(file: Option<&Path>, dev: bool, env: &dyn Env) -> Result<Config, ConfigError> {
+        let settings = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                serde_saphyr::from_str::<FileSettings>(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: e.without_snippet().to_string(),
+                })?
+            }
+            None => FileSettings::default(),
+        };
+        let pick = |name: &str, from_file: Option<String>| env.var(name).or(from_file);
+
+        let listen_text = pick("INTERLUDE_LISTEN", settings.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "listen address `{listen_text}` is not host:port, e.g. 127.0.0.1:8080"
+            ))
+        })?;
+        let public_url = pick("INTERLUDE_PUBLIC_URL", settings.public_url)
+            .unwrap_or_else(|| format!("http://{listen}"))
+            .trim_end_matches('/')
+            .to_owned();
+        if !(public_url.starts_with("https://") || public_url.starts_with("http://")) {
+            return Err(ConfigError::Invalid(format!(
+                "public URL `{public_url}` must start with https:// (or http:// in development)"
+            )));
+        }
+        let database_url = pick("INTERLUDE_DATABASE_URL", settings.database_url)
+            .unwrap_or_else(|| "sqlite://interlude.db".to_owned());
+        let campaigns_dir = env
+            .var("INTERLUDE_CAMPAIGNS_DIR")
+            .map(PathBuf::from)
+            .or(settings.campaigns_dir)
+            .unwrap_or_else(|| PathBuf::from("campaigns"));
+        let themes_dir = env
+            .var("INTERLUDE_THEMES_DIR")
+            .map(PathBuf::from)
+            .or(settings.themes_dir)
+            .unwrap_or_else(|| PathBuf::from("themes"));
+        let service_issuer = pick("INTERLUDE_SERVICE_ISSUER", settings.service_issuer)
+            .unwrap_or_else(|| {
+                public_url
+                    .split("://")
+                    .nth(1)
+                    .unwrap_or("interlude")
+                    .to_owned()
+            });
+        let number = |name: &str, from_file: Option<u64>, default: u64| {
+            env.var(name)
+                .map(|v| parse_num::<u64>(name, v))
+                .transpose()
+                .map(|v| v.or(from_file).unwrap_or(default))
+        };
+        let max_chain = number("INTERLUDE_MAX_CHAIN", settings.max_chain.map(u64::from), 1)?;
+        let return_token_ttl_secs = number(
+            "INTERLUDE_RETURN_TOKEN_TTL_SECS",
+            settings.return_token_ttl_secs,
+            120,
+        )?;
+        let prompt_ttl_secs = number("INTERLUDE_PROMPT_TTL_SECS", settings.prompt_ttl_secs, 1800)?;
+        let token_leeway_secs = number(
+            "INTERLUDE_TOKEN_LEEWAY_SECS",
+            settings.token_leeway_secs,
+            30,
+        )?;
+        let body_limit_bytes = number(
+            "INTERLUDE_BODY_LIMIT_BYTES",
+            settings.body_limit_bytes.map(|b| b as u64),
+            64 * 1024,
+        )?;
+        if return_token_ttl_secs < 60 {
+            return Err(ConfigError::Invalid(format!(
+                "return_token_ttl_secs is {return_token_ttl_secs}; Auth0 refuses return tokens that expire less than 60 s after they are issued"
+            )));
+        }
+        if token_leeway_secs > 30 {
+            return Err(ConfigError::Invalid(format!(
+                "token_leeway_secs is {token_leeway_secs}; at most 30 s of clock skew is allowed"
+            )));
+        }
+        if !(1..=10).contains(&max_chain) {
+            return Err(ConfigError::Invalid(format!(
+                "max_chain is {max_chain}; it must be 1 to 10"
+            )));
+        }
+
+        let secrets_file = load_secrets_file(env)?;
+        let mut tenants = Vec::new();
+        for t in settings.tenants {
+            let mut secrets: Vec<SecretString> = t
+                .secret_env
+                .iter()
+                .filter_map(|name| env.var(name))
+                .map(SecretString::from)
+                .collect();
+            if let Some(listed) = secrets_file.get(&t.issuer) {
+                secrets.extend(listed.iter().cloned().map(SecretString::from));
+            }
+            tenants.push(Tenant {
+                continue_url: t
+                    .continue_url
+                    .unwrap_or_else(|| format!("https://{}/continue", t.issuer)),
+                issuer: t.issuer,
+                secrets,
+            });
+        }
+        if let Some(issuer) = env.var("INTERLUDE_ISSUER") {
+            let mut secrets: Vec<SecretString> = ["INTERLUDE_SECRET", "INTERLUDE_SECRET_PREVIOUS"]
+                .iter()
+                .filter_map(|name| env.var(name))
+                .map(SecretString::from)
+                .collect();
+            if let Some(listed) = secrets_file.get(&issuer) {
+                secrets.extend(listed.iter().cloned().map(SecretString::from));
+            }
+            tenants.push(Tenant {
+                continue_url: env
+                    .var("INTERLUDE_CONTINUE_URL")
+                    .unwrap_or_else(|| format!("https://{issuer}/continue")),
+                issuer,
+                secrets,
+            });
+        }
+        for t in &tenants {
+            let weak = t.secrets.is_empty()
+                || t.secrets
+                    .iter()
+                    .any(|s| s.expose_secret().len() < MIN_SECRET_BYTES);
+            if weak && !dev {
+                return Err(ConfigError::Invalid(weak_secret_message(&t.issuer)));
+            }
+            if !t.continue_url.starts_with("https://") && !dev {
+                return Err(ConfigError::Invalid(format!(
+                    "the continue URL of {} must be https://, not `{}`",
+                    t.issuer, t.continue_url
+                )));
+            }
+        }
+        if dev {
+            tenants.push(Tenant {
+                issuer: DEV_ISSUER.to_owned(),
+                continue_url: format!("{public_url}/_dev/continue"),
+                secrets: vec![SecretString::from(crate::token::random_secret())],
+            });
+        }
+        if tenants.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "no tenant is configured: set INTERLUDE_ISSUER (e.g. acme.eu.auth0.com) and INTERLUDE_SECRET, list `tenants` in a settings file, or run with --dev. {}",
+                weak_secret_message("the tenant")
+            )));
+        }
+
+        Ok(Config {
+            listen,
+            public_url,
+            database_url,
+            campaigns_dir,
+            themes_dir,
+            service_issuer,
+            tenants,
+            continue_uri_allowlist: settings.continue_uri_allowlist.unwrap_or_default(),
+            max_chain: max_chain as u32,
+            return_token_ttl_secs,
+            prompt_ttl_secs,
+            token_leeway_secs,
+            body_limit_bytes: body_limit_bytes as usize,
+            dev,
+        })
+    }
+
+    /// The tenant whose tokens carry this `iss`.
+    pub fn tenant(&self, issuer: &str) -> Option<&Tenant> {
+        self.tenants.iter().find(|t| t.issuer == issuer)
+    }
+
+    /// Whether cookies may carry the `Secure` flag (the public URL is https).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+/// `INTERLUDE_SECRETS_FILE`: a YAML map from issuer to its secrets, newest first.
+fn load_secrets_file(env: &dyn Env) -> Result<BTreeMap<String, Vec<String>>, ConfigError> {
+    let Some(path) = env.var("INTERLUDE_SECRETS_FILE") else {
+        return Ok(BTreeMap::new());
+    };
+    let path = PathBuf::from(path);
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    // The message names the position only, never the file's content.
+    serde_saphyr::from_str(&text).map_err(|e| ConfigError::Parse {
+        message: format!(
+            "not a map from issuer to a list of secrets (at {})",
+            e.location()
+                .map(|l| format!("line {}, column {}", l.line(), l.column()))
+                .unwrap_or_else(|| "an unknown position".to_owned())
+        ),
+        path,
+    })
+}

@@ -1,0 +1,855 @@
+//! The round trip: a verified token starts a detour, the detour shows prompts, answers are
+//! recorded, and the detour ends with a signed return token for the IdP.
+//!
+//! Every state change happens in one write transaction; a repeated request finds the
+//! prompt no longer pending and is answered with the result already recorded.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::SqliteConnection;
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+
+use crate::campaign::{Campaign, CampaignSet};
+use crate::form::{self, ACTION_FIELD, CSRF_FIELD, FieldProblem, FormError};
+use crate::render::strings;
+use crate::rules::{self, Context};
+use crate::state::AppState;
+use crate::store::detours::{self, NewDetour, NewPrompt, NewResponse, NewTosAcceptance, PromptRow};
+use crate::store::{StoreError, history, millis};
+use crate::token::{self, Inbound, TokenError};
+
+/// Why a step of the detour cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// The inbound token was refused.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// No `state` in the request.
+    #[error("the request has no state")]
+    MissingState,
+    /// The (issuer, state) was used before.
+    #[error("the state was already used")]
+    StateReused,
+    /// The token's `continue_uri` is not on the allowlist.
+    #[error("continue_uri is not on the allowlist")]
+    ContinueUriRefused,
+    /// No such prompt or detour.
+    #[error("no such prompt")]
+    NotFound,
+    /// The browser is not the one that started the detour.
+    #[error("the prompt belongs to another browser")]
+    WrongBrowser,
+    /// The form's CSRF token is missing or wrong.
+    #[error("the form's CSRF token is wrong")]
+    BadCsrf,
+    /// The prompt expired; `back` returns the user to the IdP.
+    #[error("the prompt expired")]
+    Expired {
+        /// A way back, when the tenant is still configured.
+        back: Option<Box<Return>>,
+    },
+    /// The form could not be read.
+    #[error(transparent)]
+    Form(#[from] FormError),
+    /// The button pressed is not offered by this campaign.
+    #[error("the action `{0}` is not allowed here")]
+    ActionRefused(String),
+    /// The prompt's campaign is no longer loaded.
+    #[error("campaign `{0}` is no longer loaded")]
+    CampaignGone(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Stored data is unreadable.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// What the browser sends besides the request itself.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    /// Remote address.
+    pub ip: Option<String>,
+    /// User-Agent (capped).
+    pub user_agent: Option<String>,
+    /// The browser-binding cookie's value.
+    pub browser: String,
+    /// Accept-Language, best first.
+    pub languages: Vec<String>,
+}
+
+impl Client {
+    /// SHA-256 hex of the browser cookie, as stored.
+    pub fn browser_hash(&self) -> String {
+        token::hex(&Sha256::digest(self.browser.as_bytes()))
+    }
+}
+
+/// Everything the page that returns the user to the IdP needs.
+#[derive(Debug, Clone)]
+pub struct Return {
+    /// The detour.
+    pub detour_id: String,
+    /// The IdP's /continue.
+    pub continue_url: String,
+    /// The IdP's state.
+    pub state: String,
+    /// The signed return token.
+    pub token: String,
+    /// Theme of the last campaign shown (or the default).
+    pub theme: String,
+    /// Locale of the last prompt (or the user's best).
+    pub locale: String,
+    /// The last campaign's thank-you line.
+    pub thanks: Option<String>,
+}
+
+/// Where the browser goes next.
+#[derive(Debug, Clone)]
+pub enum Next {
+    /// Show this prompt.
+    Prompt(String),
+    /// The detour is over.
+    Return(Box<Return>),
+}
+
+/// What a GET of a prompt shows.
+#[derive(Debug)]
+pub enum Shown {
+    /// The form, for a pending prompt.
+    Form(Box<crate::render::views::FormPage>),
+    /// The prompt was answered and the chain went on to another prompt.
+    MovedOn(String),
+    /// The detour is over: explain and offer the way back.
+    Done(Box<Return>),
+}
+
+/// What a POST of a prompt leads to.
+#[derive(Debug)]
+pub enum Submitted {
+    /// Validation failed: the form again, with messages and the user's values.
+    Invalid(Box<crate::render::views::FormPage>),
+    /// Next prompt, or the return.
+    Next(Next),
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn random_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+/// The campaigns a token may see: those its `campaign` claim names (a string or a list), or all.
+fn candidates(set: &CampaignSet, claims: &Value, exclude: &[String]) -> Vec<Arc<Campaign>> {
+    let named: Option<Vec<&str>> = match claims.get("campaign") {
+        Some(Value::String(s)) => Some(vec![s.as_str()]),
+        Some(Value::Array(items)) => Some(items.iter().filter_map(Value::as_str).collect()),
+        _ => None,
+    };
+    set.iter()
+        .filter(|c| named.as_ref().is_none_or(|n| n.contains(&c.id.as_str())))
+        .filter(|c| !exclude.contains(&c.id))
+        .cloned()
+        .collect()
+}
+
+/// The locale to show `campaign` in: the token's `locale`, then Accept-Language, then the
+/// campaign's default.
+pub fn choose_locale(campaign: &Campaign, claims: &Value, client: &Client) -> String {
+    let mut preferred: Vec<String> = Vec::new();
+    if let Some(l) = claims.get("locale").and_then(Value::as_str) {
+        preferred.push(l.to_owned());
+    }
+    preferred.extend(client.languages.iter().cloned());
+    let available: Vec<&str> = campaign
+        .presentation
+        .text
+        .keys()
+        .map(String::as_str)
+        .collect();
+    strings::negotiate(&preferred, &available, &campaign.presentation.locale).to_owned()
+}
+
+/// A user's locale for built-in pages.
+pub fn builtin_locale(claims: Option<&Value>, client: &Client) -> String {
+    let mut preferred: Vec<String> = Vec::new();
+    if let Some(l) = claims.and_then(|c| c.get("locale")).and_then(Value::as_str) {
+        preferred.push(l.to_owned());
+    }
+    preferred.extend(client.languages.iter().cloned());
+    strings::negotiate(&preferred, &strings::LOCALES, "en").to_owned()
+}
+
+fn continue_url(app: &AppState, inbound: &Inbound) -> Result<String, FlowError> {
+    let tenant = app
+        .config()
+        .tenant(&inbound.issuer)
+        .ok_or(FlowError::Token(TokenError::UnknownIssuer))?;
+    match inbound.claims.get("continue_uri") {
+        None | Some(Value::Null) => Ok(tenant.continue_url.clone()),
+        Some(Value::String(uri)) if app.config().continue_uri_allowlist.contains(uri) => {
+            Ok(uri.clone())
+        }
+        Some(_) => Err(FlowError::ContinueUriRefused),
+    }
+}
+
+/// Picks the first campaign that fires for this user now.
+async fn pick(
+    conn: &mut SqliteConnection,
+    set: &CampaignSet,
+    issuer: &str,
+    subject: &str,
+    claims: &Value,
+    exclude: &[String],
+) -> Result<Option<Arc<Campaign>>, FlowError> {
+    let pool = candidates(set, claims, exclude);
+    if pool.is_empty() {
+        return Ok(None);
+    }
+    let history = history::load(conn, issuer, subject).await?;
+    let ctx = Context {
+        claims,
+        subject,
+        history: &history,
+        now: now(),
+    };
+    Ok(rules::choose(pool.iter(), &ctx, false).chosen)
+}
+
+/// Starts a detour for a verified token: records it (refusing a reused state), picks the
+/// campaign and records its prompt, or finishes at once with outcome `none`.
+pub async fn start(
+    app: &AppState,
+    inbound: Inbound,
+    idp_state: &str,
+    client: &Client,
+) -> Result<Next, FlowError> {
+    if idp_state.is_empty() {
+        return Err(FlowError::MissingState);
+    }
+    let continue_to = continue_url(app, &inbound)?;
+    let set = app.campaigns();
+    let now = now();
+    let ttl = time::Duration::seconds(i64::try_from(app.config().prompt_ttl_secs).unwrap_or(1800));
+    let browser_hash = client.browser_hash();
+    let detour_id = random_id();
+
+    let mut tx = app.store().write().await?;
+    let chosen = pick(
+        &mut tx,
+        &set,
+        &inbound.issuer,
+        &inbound.subject,
+        &inbound.claims,
+        &[],
+    )
+    .await?;
+    let inserted = detours::insert_detour(
+        &mut tx,
+        &NewDetour {
+            id: &detour_id,
+            issuer: &inbound.issuer,
+            state: idp_state,
+            subject: &inbound.subject,
+            claims: &inbound.claims,
+            continue_url: &continue_to,
+            created_at: millis(now),
+            expires_at: millis(now + ttl),
+            browser_hash: &browser_hash,
+            ip: client.ip.as_deref(),
+            user_agent: client.user_agent.as_deref(),
+        },
+    )
+    .await;
+    match inserted {
+        Err(StoreError::Conflict) => return Err(FlowError::StateReused),
+        other => other?,
+    }
+    let next = match chosen {
+        Some(campaign) => {
+            let prompt_id = random_id();
+            let locale = choose_locale(&campaign, &inbound.claims, client);
+            insert_prompt(
+                &mut tx,
+                &prompt_id,
+                &detour_id,
+                0,
+                &campaign,
+                &inbound.issuer,
+                &inbound.subject,
+                &locale,
+                &browser_hash,
+                client,
+                now,
+                ttl,
+            )
+            .await?;
+            Next::Prompt(prompt_id)
+        }
+        None => {
+            let result = result_claims(&set, &[]);
+            detours::finish_detour(&mut tx, &detour_id, &result, millis(now)).await?;
+            Next::Return(Box::new(sign_return(
+                app,
+                &detour_id,
+                &inbound.issuer,
+                &inbound.subject,
+                idp_state,
+                &continue_to,
+                &result,
+                "default",
+                &builtin_locale(Some(&inbound.claims), client),
+                None,
+            )?))
+        }
+    };
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(next)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_prompt(
+    conn: &mut SqliteConnection,
+    id: &str,
+    detour_id: &str,
+    seq: i64,
+    campaign: &Campaign,
+    issuer: &str,
+    subject: &str,
+    locale: &str,
+    browser_hash: &str,
+    client: &Client,
+    now: OffsetDateTime,
+    ttl: time::Duration,
+) -> Result<(), FlowError> {
+    let mut csrf = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut csrf);
+    detours::insert_prompt(
+        conn,
+        &NewPrompt {
+            id,
+            detour_id,
+            seq,
+            campaign: &campaign.id,
+            campaign_version: campaign.version,
+            subject,
+            issuer,
+            locale,
+            csrf_token: &token::hex(&csrf),
+            browser_hash,
+            shown_at: millis(now),
+            expires_at: millis(now + ttl),
+            ip: client.ip.as_deref(),
+            user_agent: client.user_agent.as_deref(),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// The return claims (without `iss`, `iat`, `exp`, `sub`, `state`) of a detour's answered steps.
+fn result_claims(set: &CampaignSet, steps: &[detours::ChainStep]) -> Value {
+    let mut results = Vec::new();
+    let mut last = Map::new();
+    for step in steps {
+        let answers: Map<String, Value> = serde_json::from_str(&step.answers).unwrap_or_default();
+        let mut entry = Map::new();
+        entry.insert("campaign".into(), json!(step.campaign));
+        entry.insert("outcome".into(), json!(step.outcome));
+        if let Some(campaign) = set.get(&step.campaign) {
+            let declared: Map<String, Value> = campaign
+                .outcome
+                .claims
+                .iter()
+                .filter_map(|name| answers.get(name).map(|v| (name.clone(), v.clone())))
+                .collect();
+            if step.outcome == "completed" {
+                entry.insert("answers".into(), Value::Object(declared));
+            }
+            if let Some(tos) = &campaign.outcome.tos
+                && step.outcome != "skipped"
+            {
+                entry.insert(
+                    "tos".into(),
+                    json!({
+                        "document": tos.document,
+                        "version": tos.version,
+                        "accepted": step.outcome == "completed",
+                    }),
+                );
+            }
+            if let Some(consent) = &campaign.outcome.consent
+                && step.outcome != "skipped"
+            {
+                let granted: Map<String, Value> = consent
+                    .purposes
+                    .iter()
+                    .map(|p| {
+                        let yes = step.outcome == "completed"
+                            && answers.get(&p.field).and_then(Value::as_bool) == Some(true);
+                        (p.purpose.clone(), Value::Bool(yes))
+                    })
+                    .collect();
+                entry.insert("consent".into(), Value::Object(granted));
+            }
+        }
+        last = entry.clone();
+        results.push(Value::Object(entry));
+    }
+    let mut out = Map::new();
+    if last.is_empty() {
+        out.insert("outcome".into(), json!("none"));
+    } else {
+        out.extend(last);
+    }
+    out.insert("results".into(), Value::Array(results));
+    Value::Object(out)
+}
+
+/// Signs the return token for a finished detour.
+#[allow(clippy::too_many_arguments)]
+fn sign_return(
+    app: &AppState,
+    detour_id: &str,
+    issuer: &str,
+    subject: &str,
+    state: &str,
+    continue_url: &str,
+    result: &Value,
+    theme: &str,
+    locale: &str,
+    thanks: Option<String>,
+) -> Result<Return, FlowError> {
+    let tenant = app
+        .config()
+        .tenant(issuer)
+        .ok_or(FlowError::Token(TokenError::UnknownIssuer))?;
+    let secret = tenant
+        .secrets
+        .first()
+        .ok_or(FlowError::Token(TokenError::Signing))?;
+    let iat = now().unix_timestamp();
+    let ttl = i64::try_from(app.config().return_token_ttl_secs).unwrap_or(120);
+    let mut claims = match result {
+        Value::Object(m) => m.clone(),
+        _ => Map::new(),
+    };
+    claims.insert("sub".into(), json!(subject));
+    claims.insert("iss".into(), json!(app.config().service_issuer));
+    claims.insert("iat".into(), json!(iat));
+    claims.insert("exp".into(), json!(iat + ttl));
+    claims.insert("state".into(), json!(state));
+    let token = token::sign(&claims, secret)?;
+    Ok(Return {
+        detour_id: detour_id.to_owned(),
+        continue_url: continue_url.to_owned(),
+        state: state.to_owned(),
+        token,
+        theme: theme.to_owned(),
+        locale: locale.to_owned(),
+        thanks,
+    })
+}
+
+async fn load_bound(
+    conn: &mut SqliteConnection,
+    prompt_id: &str,
+    client: &Client,
+) -> Result<PromptRow, FlowError> {
+    if prompt_id.len() != 32 || !prompt_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(FlowError::NotFound);
+    }
+    let row = detours::get_prompt(conn, prompt_id)
+        .await?
+        .ok_or(FlowError::NotFound)?;
+    if !same(&row.browser_hash, &client.browser_hash()) {
+        return Err(FlowError::WrongBrowser);
+    }
+    Ok(row)
+}
+
+fn claims_of(row_claims: &str) -> Result<Value, FlowError> {
+    serde_json::from_str(row_claims).map_err(|e| FlowError::Corrupt(e.to_string()))
+}
+
+/// The return of a finished detour, signed afresh (same claims, new `iat`/`exp`).
+async fn finished_return(
+    app: &AppState,
+    conn: &mut SqliteConnection,
+    detour_id: &str,
+    client: &Client,
+) -> Result<Option<Return>, FlowError> {
+    let Some(detour) = detours::get_detour(conn, detour_id).await? else {
+        return Ok(None);
+    };
+    if !same(&detour.browser_hash, &client.browser_hash()) {
+        return Err(FlowError::WrongBrowser);
+    }
+    let Some(result) = detour.result else {
+        return Ok(None);
+    };
+    let result: Value =
+        serde_json::from_str(&result).map_err(|e| FlowError::Corrupt(e.to_string()))?;
+    let claims = claims_of(&detour.claims)?;
+    let set = app.campaigns();
+    let last = result
+        .get("campaign")
+        .and_then(Value::as_str)
+        .and_then(|id| set.get(id).cloned());
+    let locale = match &last {
+        Some(c) => choose_locale(c, &claims, client),
+        None => builtin_locale(Some(&claims), client),
+    };
+    let thanks = last
+        .as_ref()
+        .and_then(|c| crate::render::views::Words::new(c, &locale).thanks());
+    let theme = last
+        .as_ref()
+        .map(|c| c.presentation.theme.clone())
+        .unwrap_or_else(|| "default".to_owned());
+    let subject = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    Ok(Some(sign_return(
+        app,
+        &detour.id,
+        &detour.issuer,
+        subject,
+        &detour.state,
+        &detour.continue_url,
+        &result,
+        &theme,
+        &locale,
+        thanks,
+    )?))
+}
+
+/// The return page of a finished detour (`/r/{id}`).
+pub async fn returned(
+    app: &AppState,
+    detour_id: &str,
+    client: &Client,
+) -> Result<Return, FlowError> {
+    if detour_id.len() != 32 || !detour_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(FlowError::NotFound);
+    }
+    let mut conn = app
+        .store()
+        .pool()
+        .acquire()
+        .await
+        .map_err(StoreError::from)?;
+    finished_return(app, &mut conn, detour_id, client)
+        .await?
+        .ok_or(FlowError::NotFound)
+}
+
+/// A way back for a prompt that can no longer be answered: outcome `none`.
+fn way_back(app: &AppState, row: &PromptRow, client: &Client) -> Option<Box<Return>> {
+    let result = json!({"outcome": "none", "results": []});
+    let claims = serde_json::from_str::<Value>(&row.claims).ok();
+    sign_return(
+        app,
+        &row.detour_id,
+        &row.issuer,
+        &row.subject,
+        &row.state,
+        &row.continue_url,
+        &result,
+        "default",
+        &builtin_locale(claims.as_ref(), client),
+        None,
+    )
+    .ok()
+    .map(Box::new)
+}
+
+async fn expire(
+    app: &AppState,
+    conn: &mut SqliteConnection,
+    row: &PromptRow,
+    client: &Client,
+) -> FlowError {
+    let _ = detours::finish_prompt(conn, &row.id, "expired", millis(now())).await;
+    FlowError::Expired {
+        back: way_back(app, row, client),
+    }
+}
+
+/// What the prompt's page shows now.
+pub async fn show(app: &AppState, prompt_id: &str, client: &Client) -> Result<Shown, FlowError> {
+    let mut conn = app
+        .store()
+        .pool()
+        .acquire()
+        .await
+        .map_err(StoreError::from)?;
+    let row = load_bound(&mut conn, prompt_id, client).await?;
+    match row.status.as_str() {
+        "pending" if millis(now()) > row.expires_at => {
+            Err(expire(app, &mut conn, &row, client).await)
+        }
+        "pending" => {
+            let set = app.campaigns();
+            let campaign = set
+                .get(&row.campaign)
+                .cloned()
+                .ok_or_else(|| FlowError::CampaignGone(row.campaign.clone()))?;
+            let claims = claims_of(&row.claims)?;
+            Ok(Shown::Form(Box::new(form_view(
+                &campaign,
+                &row,
+                &claims,
+                None,
+                &BTreeMap::new(),
+            ))))
+        }
+        "expired" => Err(FlowError::Expired {
+            back: way_back(app, &row, client),
+        }),
+        _ => after_answer(app, &mut conn, &row, client)
+            .await
+            .map(|next| match next {
+                Next::Prompt(id) => Shown::MovedOn(id),
+                Next::Return(r) => Shown::Done(r),
+            }),
+    }
+}
+
+/// Where an answered prompt leads: the next prompt of the chain, or the detour's return.
+async fn after_answer(
+    app: &AppState,
+    conn: &mut SqliteConnection,
+    row: &PromptRow,
+    client: &Client,
+) -> Result<Next, FlowError> {
+    if let Some(next) = detours::next_prompt_id(conn, &row.detour_id, row.seq).await? {
+        return Ok(Next::Prompt(next));
+    }
+    match finished_return(app, conn, &row.detour_id, client).await? {
+        Some(r) => Ok(Next::Return(Box::new(r))),
+        None => Err(FlowError::Expired {
+            back: way_back(app, row, client),
+        }),
+    }
+}
+
+fn form_view(
+    campaign: &Campaign,
+    row: &PromptRow,
+    claims: &Value,
+    posted: Option<&BTreeMap<String, Vec<String>>>,
+    problems: &BTreeMap<String, FieldProblem>,
+) -> crate::render::views::FormPage {
+    crate::render::views::form_page(
+        campaign,
+        &row.locale,
+        "",
+        format!("/p/{}", row.id),
+        row.csrf_token.clone(),
+        claims,
+        posted,
+        problems,
+    )
+}
+
+/// Handles the form's POST.
+pub async fn submit(
+    app: &AppState,
+    prompt_id: &str,
+    client: &Client,
+    pairs: &[(String, String)],
+) -> Result<Submitted, FlowError> {
+    let mut conn = app
+        .store()
+        .pool()
+        .acquire()
+        .await
+        .map_err(StoreError::from)?;
+    let row = load_bound(&mut conn, prompt_id, client).await?;
+    let csrf = pairs
+        .iter()
+        .find(|(k, _)| k == CSRF_FIELD)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    if !same(csrf, &row.csrf_token) {
+        return Err(FlowError::BadCsrf);
+    }
+    match row.status.as_str() {
+        "pending" if millis(now()) > row.expires_at => {
+            return Err(expire(app, &mut conn, &row, client).await);
+        }
+        "pending" => {}
+        "expired" => {
+            return Err(FlowError::Expired {
+                back: way_back(app, &row, client),
+            });
+        }
+        _ => {
+            return after_answer(app, &mut conn, &row, client)
+                .await
+                .map(Submitted::Next);
+        }
+    }
+    let set = app.campaigns();
+    let campaign = set
+        .get(&row.campaign)
+        .cloned()
+        .ok_or_else(|| FlowError::CampaignGone(row.campaign.clone()))?;
+    let claims = claims_of(&row.claims)?;
+    let action = pairs
+        .iter()
+        .find(|(k, _)| k == ACTION_FIELD)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("submit");
+    let (outcome, answers) = match action {
+        "submit" => {
+            let submission = form::decode(&campaign, &campaign.form, pairs, &claims)?;
+            if !submission.problems.is_empty() {
+                return Ok(Submitted::Invalid(Box::new(form_view(
+                    &campaign,
+                    &row,
+                    &claims,
+                    Some(&submission.raw),
+                    &submission.problems,
+                ))));
+            }
+            ("completed", Value::Object(submission.answers))
+        }
+        "skip" if campaign.outcome.allow_skip => ("skipped", json!({})),
+        "decline" if campaign.outcome.allow_decline => ("declined", json!({})),
+        other => return Err(FlowError::ActionRefused(other.chars().take(32).collect())),
+    };
+    drop(conn);
+    record(
+        app, &set, &campaign, &row, outcome, &answers, &claims, client,
+    )
+    .await
+}
+
+/// Commits an answer and moves the detour on, in one transaction.
+#[allow(clippy::too_many_arguments)]
+async fn record(
+    app: &AppState,
+    set: &CampaignSet,
+    campaign: &Campaign,
+    row: &PromptRow,
+    outcome: &str,
+    answers: &Value,
+    claims: &Value,
+    client: &Client,
+) -> Result<Submitted, FlowError> {
+    let now = now();
+    let mut tx = app.store().write().await?;
+    if !detours::finish_prompt(&mut tx, &row.id, outcome, millis(now)).await? {
+        // Another request answered first: show what it recorded.
+        drop(tx);
+        let mut conn = app
+            .store()
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::from)?;
+        return after_answer(app, &mut conn, row, client)
+            .await
+            .map(Submitted::Next);
+    }
+    detours::insert_response(
+        &mut tx,
+        &NewResponse {
+            prompt: row,
+            outcome,
+            answers,
+            created_at: millis(now),
+        },
+    )
+    .await?;
+    if outcome == "completed"
+        && let Some(tos) = &campaign.outcome.tos
+    {
+        detours::insert_tos(
+            &mut tx,
+            &NewTosAcceptance {
+                prompt: row,
+                document: &tos.document,
+                version: &tos.version,
+                url: &tos.url,
+                accepted_at: millis(now),
+                ip: client.ip.as_deref(),
+                user_agent: client.user_agent.as_deref(),
+            },
+        )
+        .await?;
+    }
+
+    let may_chain = outcome != "declined"
+        && u32::try_from(row.seq + 1).unwrap_or(u32::MAX) < app.config().max_chain;
+    if may_chain {
+        let shown = detours::detour_campaigns(&mut tx, &row.detour_id).await?;
+        if let Some(next) = pick(&mut tx, set, &row.issuer, &row.subject, claims, &shown).await? {
+            let id = random_id();
+            let ttl = time::Duration::seconds(
+                i64::try_from(app.config().prompt_ttl_secs).unwrap_or(1800),
+            );
+            let locale = choose_locale(&next, claims, client);
+            insert_prompt(
+                &mut tx,
+                &id,
+                &row.detour_id,
+                row.seq + 1,
+                &next,
+                &row.issuer,
+                &row.subject,
+                &locale,
+                &row.browser_hash,
+                client,
+                now,
+                ttl,
+            )
+            .await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            return Ok(Submitted::Next(Next::Prompt(id)));
+        }
+    }
+    let steps = detours::chain(&mut tx, &row.detour_id).await?;
+    let result = result_claims(set, &steps);
+    detours::finish_detour(&mut tx, &row.detour_id, &result, millis(now)).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    let thanks = crate::render::views::Words::new(campaign, &row.locale).thanks();
+    let back = sign_return(
+        app,
+        &row.detour_id,
+        &row.issuer,
+        &row.subject,
+        &row.state,
+        &row.continue_url,
+        &result,
+        &campaign.presentation.theme,
+        &row.locale,
+        thanks,
+    )?;
+    Ok(Submitted::Next(Next::Return(Box::new(back))))
+}
+
+/// Marks prompts that were never answered as expired; returns how many.
+pub async fn sweep(app: &AppState) -> Result<u64, FlowError> {
+    let mut conn = app
+        .store()
+        .pool()
+        .acquire()
+        .await
+        .map_err(StoreError::from)?;
+    Ok(detours::expire_stale(&mut conn, millis(now())).await?)
+}

@@ -1,0 +1,86 @@
+//! What every request needs: settings, the database, the campaigns, the renderer.
+
+use std::sync::{Arc, RwLock};
+
+use crate::campaign::load::LoadOptions;
+use crate::campaign::{CampaignSet, Problems, load_dir};
+use crate::config::Config;
+use crate::render::Renderer;
+use crate::store::{Store, StoreError};
+
+/// Why the service cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The campaigns folder has problems.
+    #[error("the campaigns in {dir} have problems:\n{problems}")]
+    Campaigns {
+        /// The folder.
+        dir: String,
+        /// Every problem.
+        problems: Problems,
+    },
+    /// The database cannot be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+struct Inner {
+    config: Config,
+    store: Store,
+    renderer: Renderer,
+    campaigns: RwLock<Arc<CampaignSet>>,
+}
+
+/// Shared state of the running service; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl AppState {
+    /// Loads the campaigns and opens (and migrates) the database.
+    pub async fn new(config: Config) -> Result<AppState, StartError> {
+        let campaigns = load_campaigns(&config)?;
+        let store = Store::connect(&config.database_url).await?;
+        let renderer = Renderer::new(&config.themes_dir);
+        Ok(AppState(Arc::new(Inner {
+            config,
+            store,
+            renderer,
+            campaigns: RwLock::new(Arc::new(campaigns)),
+        })))
+    }
+
+    /// Settings.
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// Database.
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    /// Pages.
+    pub fn renderer(&self) -> &Renderer {
+        &self.0.renderer
+    }
+
+    /// The current campaign set.
+    pub fn campaigns(&self) -> Arc<CampaignSet> {
+        match self.0.campaigns.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+}
+
+/// Loads the configured campaigns folder with the checks of `interlude check`.
+pub fn load_campaigns(config: &Config) -> Result<CampaignSet, StartError> {
+    let options = LoadOptions {
+        themes_dir: Some(config.themes_dir.clone()).filter(|d| d.is_dir()),
+        allow_http: config.dev,
+    };
+    load_dir(&config.campaigns_dir, &options).map_err(|problems| StartError::Campaigns {
+        dir: config.campaigns_dir.display().to_string(),
+        problems,
+    })
+}

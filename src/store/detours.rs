@@ -1,0 +1,385 @@
+//! Detours (one per IdP redirect), their prompts, and the answers given.
+
+use serde_json::Value;
+use sqlx::SqliteConnection;
+
+use super::StoreError;
+
+/// A detour to record when a token is accepted.
+#[derive(Debug)]
+pub struct NewDetour<'a> {
+    /// Random id.
+    pub id: &'a str,
+    /// Tenant.
+    pub issuer: &'a str,
+    /// The IdP's state (single use).
+    pub state: &'a str,
+    /// User.
+    pub subject: &'a str,
+    /// Verified claims.
+    pub claims: &'a Value,
+    /// Where the user returns to.
+    pub continue_url: &'a str,
+    /// Now (ms).
+    pub created_at: i64,
+    /// Expiry (ms).
+    pub expires_at: i64,
+    /// SHA-256 (hex) of the browser cookie.
+    pub browser_hash: &'a str,
+    /// Client IP.
+    pub ip: Option<&'a str>,
+    /// Client user agent.
+    pub user_agent: Option<&'a str>,
+}
+
+/// Records a detour; [`StoreError::Conflict`] when the (issuer, state) was used before.
+pub async fn insert_detour(
+    conn: &mut SqliteConnection,
+    d: &NewDetour<'_>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO detours (id, issuer, state, subject, claims, continue_url, created_at, expires_at, browser_hash, ip, user_agent)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(d.id)
+    .bind(d.issuer)
+    .bind(d.state)
+    .bind(d.subject)
+    .bind(d.claims.to_string())
+    .bind(d.continue_url)
+    .bind(d.created_at)
+    .bind(d.expires_at)
+    .bind(d.browser_hash)
+    .bind(d.ip)
+    .bind(d.user_agent)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A prompt to record.
+#[derive(Debug)]
+pub struct NewPrompt<'a> {
+    /// Random id (appears in the prompt's URL).
+    pub id: &'a str,
+    /// Its detour.
+    pub detour_id: &'a str,
+    /// Position in the detour's chain, from 0.
+    pub seq: i64,
+    /// Campaign id.
+    pub campaign: &'a str,
+    /// Campaign version.
+    pub campaign_version: u32,
+    /// User.
+    pub subject: &'a str,
+    /// Tenant.
+    pub issuer: &'a str,
+    /// Locale the page is shown in.
+    pub locale: &'a str,
+    /// CSRF token of the form.
+    pub csrf_token: &'a str,
+    /// SHA-256 (hex) of the browser cookie.
+    pub browser_hash: &'a str,
+    /// Now (ms).
+    pub shown_at: i64,
+    /// Expiry (ms).
+    pub expires_at: i64,
+    /// Client IP.
+    pub ip: Option<&'a str>,
+    /// Client user agent.
+    pub user_agent: Option<&'a str>,
+}
+
+/// Records a prompt.
+pub async fn insert_prompt(
+    conn: &mut SqliteConnection,
+    p: &NewPrompt<'_>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO prompts (id, detour_id, seq, campaign, campaign_version, subject, issuer, status, locale,
+                              csrf_token, browser_hash, shown_at, expires_at, ip, user_agent)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(p.id)
+    .bind(p.detour_id)
+    .bind(p.seq)
+    .bind(p.campaign)
+    .bind(i64::from(p.campaign_version))
+    .bind(p.subject)
+    .bind(p.issuer)
+    .bind(p.locale)
+    .bind(p.csrf_token)
+    .bind(p.browser_hash)
+    .bind(p.shown_at)
+    .bind(p.expires_at)
+    .bind(p.ip)
+    .bind(p.user_agent)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A prompt with what its detour knows.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PromptRow {
+    /// Prompt id.
+    pub id: String,
+    /// Detour id.
+    pub detour_id: String,
+    /// Chain position.
+    pub seq: i64,
+    /// Campaign id.
+    pub campaign: String,
+    /// Campaign version.
+    pub campaign_version: i64,
+    /// User.
+    pub subject: String,
+    /// Tenant.
+    pub issuer: String,
+    /// pending / completed / skipped / declined / expired.
+    pub status: String,
+    /// Page locale.
+    pub locale: String,
+    /// Form CSRF token.
+    pub csrf_token: String,
+    /// Hash of the browser cookie.
+    pub browser_hash: String,
+    /// When shown (ms).
+    pub shown_at: i64,
+    /// When expiring (ms).
+    pub expires_at: i64,
+    /// The detour's state.
+    pub state: String,
+    /// The detour's verified claims (JSON).
+    pub claims: String,
+    /// The detour's continue URL.
+    pub continue_url: String,
+    /// The detour's return claims once finished (JSON).
+    pub result: Option<String>,
+}
+
+/// The prompt with this id.
+pub async fn get_prompt(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> Result<Option<PromptRow>, StoreError> {
+    Ok(sqlx::query_as::<_, PromptRow>(
+        "SELECT p.id, p.detour_id, p.seq, p.campaign, p.campaign_version, p.subject, p.issuer, p.status,
+                p.locale, p.csrf_token, p.browser_hash, p.shown_at, p.expires_at,
+                d.state, d.claims, d.continue_url, d.result
+         FROM prompts p JOIN detours d ON d.id = p.detour_id WHERE p.id = ?",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// The next prompt of a detour after `seq`, if the chain went on.
+pub async fn next_prompt_id(
+    conn: &mut SqliteConnection,
+    detour_id: &str,
+    seq: i64,
+) -> Result<Option<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM prompts WHERE detour_id = ? AND seq = ?")
+            .bind(detour_id)
+            .bind(seq + 1)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+/// Ends a pending prompt; false when it was not pending any more (a concurrent or repeated POST).
+pub async fn finish_prompt(
+    conn: &mut SqliteConnection,
+    id: &str,
+    status: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE prompts SET status = ?, finished_at = ? WHERE id = ? AND status = 'pending'",
+    )
+    .bind(status)
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// An answer to record.
+#[derive(Debug)]
+pub struct NewResponse<'a> {
+    /// The prompt answered.
+    pub prompt: &'a PromptRow,
+    /// completed / skipped / declined.
+    pub outcome: &'a str,
+    /// Validated answers (empty for skip and decline).
+    pub answers: &'a Value,
+    /// Now (ms).
+    pub created_at: i64,
+}
+
+/// Records an answer.
+pub async fn insert_response(
+    conn: &mut SqliteConnection,
+    r: &NewResponse<'_>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO responses (prompt_id, campaign, campaign_version, subject, issuer, outcome, answers, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&r.prompt.id)
+    .bind(&r.prompt.campaign)
+    .bind(r.prompt.campaign_version)
+    .bind(&r.prompt.subject)
+    .bind(&r.prompt.issuer)
+    .bind(r.outcome)
+    .bind(r.answers.to_string())
+    .bind(r.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One step of a detour's chain, as answered.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ChainStep {
+    /// Campaign id.
+    pub campaign: String,
+    /// completed / skipped / declined.
+    pub outcome: String,
+    /// Answers (JSON).
+    pub answers: String,
+}
+
+/// The answered steps of a detour, in order.
+pub async fn chain(
+    conn: &mut SqliteConnection,
+    detour_id: &str,
+) -> Result<Vec<ChainStep>, StoreError> {
+    Ok(sqlx::query_as::<_, ChainStep>(
+        "SELECT r.campaign, r.outcome, r.answers FROM responses r JOIN prompts p ON p.id = r.prompt_id
+         WHERE p.detour_id = ? ORDER BY p.seq",
+    )
+    .bind(detour_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Marks a detour finished with its return claims; false when it already was.
+pub async fn finish_detour(
+    conn: &mut SqliteConnection,
+    id: &str,
+    result: &Value,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE detours SET finished_at = ?, result = ? WHERE id = ? AND finished_at IS NULL",
+    )
+    .bind(now)
+    .bind(result.to_string())
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A finished detour, as its return page needs it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DetourRow {
+    /// Detour id.
+    pub id: String,
+    /// Tenant.
+    pub issuer: String,
+    /// The IdP's state.
+    pub state: String,
+    /// Where the user returns to.
+    pub continue_url: String,
+    /// Hash of the browser cookie.
+    pub browser_hash: String,
+    /// Verified claims (JSON).
+    pub claims: String,
+    /// Return claims (JSON) once finished.
+    pub result: Option<String>,
+}
+
+/// The detour with this id.
+pub async fn get_detour(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> Result<Option<DetourRow>, StoreError> {
+    Ok(sqlx::query_as::<_, DetourRow>(
+        "SELECT id, issuer, state, continue_url, browser_hash, claims, result FROM detours WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Campaigns a detour has shown so far.
+pub async fn detour_campaigns(
+    conn: &mut SqliteConnection,
+    detour_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT campaign FROM prompts WHERE detour_id = ? ORDER BY seq")
+            .bind(detour_id)
+            .fetch_all(conn)
+            .await?,
+    )
+}
+
+/// Marks pending prompts past their expiry as expired; returns how many.
+pub async fn expire_stale(conn: &mut SqliteConnection, now: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "UPDATE prompts SET status = 'expired', finished_at = ? WHERE status = 'pending' AND expires_at < ?",
+    )
+    .bind(now)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// A ToS acceptance to record.
+#[derive(Debug)]
+pub struct NewTosAcceptance<'a> {
+    /// The prompt that recorded it.
+    pub prompt: &'a PromptRow,
+    /// Document id.
+    pub document: &'a str,
+    /// Version accepted.
+    pub version: &'a str,
+    /// Where it could be read.
+    pub url: &'a str,
+    /// Now (ms).
+    pub accepted_at: i64,
+    /// Client IP.
+    pub ip: Option<&'a str>,
+    /// Client user agent.
+    pub user_agent: Option<&'a str>,
+}
+
+/// Records a ToS acceptance.
+pub async fn insert_tos(
+    conn: &mut SqliteConnection,
+    t: &NewTosAcceptance<'_>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO tos_acceptances (issuer, subject, document, version, url, prompt_id, accepted_at, ip, user_agent)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&t.prompt.issuer)
+    .bind(&t.prompt.subject)
+    .bind(t.document)
+    .bind(t.version)
+    .bind(t.url)
+    .bind(&t.prompt.id)
+    .bind(t.accepted_at)
+    .bind(t.ip)
+    .bind(t.user_agent)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

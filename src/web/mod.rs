@@ -1,0 +1,390 @@
+//! The HTTP service: router, security layers, and the pages.
+
+pub mod dev;
+pub mod error;
+pub mod prompt;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use self::error::{ErrorPage, PageKind};
+use crate::detour::{self, Client};
+use crate::render::strings;
+use crate::render::views::{BackForm, Chrome, ContinuePage, MessagePage};
+use crate::state::AppState;
+
+/// The per-response CSP nonce, for inline scripts and styles.
+#[derive(Debug, Clone)]
+pub struct Nonce(pub String);
+
+/// An origin the page's forms may post to besides this service (the IdP's /continue).
+#[derive(Debug, Clone)]
+pub struct FormTarget(pub String);
+
+/// Longest User-Agent kept.
+const MAX_USER_AGENT: usize = 512;
+
+/// The router of the whole service.
+pub fn app(state: AppState) -> Router {
+    let body_limit = state.config().body_limit_bytes;
+    let mut router = Router::new()
+        .route("/prompt", get(prompt::start))
+        .route("/p/{id}", get(prompt::show).post(prompt::submit))
+        .route("/r/{id}", get(prompt::returned))
+        .route("/static/{theme}/{file}", get(static_file))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready));
+    if state.config().dev {
+        router = router
+            .route("/", get(|| async { axum::response::Redirect::to("/_dev") }))
+            .route("/_dev", get(dev::index))
+            .route("/_dev/start", post(dev::start))
+            .route("/_dev/continue", post(dev::continued));
+    }
+    router
+        .fallback(not_found)
+        .layer(middleware::from_fn(refuse_cross_site_posts))
+        .layer(middleware::from_fn_with_state(state.clone(), render_errors))
+        .layer(middleware::from_fn(security_headers))
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(CatchPanicLayer::new())
+        .layer(
+            // Spans name the path only: the query of /prompt carries the session token.
+            TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, finishing requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let sweeper = state.clone();
+    let sweep = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match detour::sweep(&sweeper).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "marked unanswered prompts expired"),
+                Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+            }
+        }
+    });
+    let result = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    sweep.abort();
+    result
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    if state.store().ping().await {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+    }
+}
+
+async fn not_found() -> Response {
+    let mut response = StatusCode::NOT_FOUND.into_response();
+    response.extensions_mut().insert(ErrorPage {
+        kind: PageKind::Invalid,
+        reason: "no_route".into(),
+        detail: "no such page".into(),
+        back: None,
+    });
+    response
+}
+
+async fn static_file(
+    State(state): State<AppState>,
+    Path((theme, file)): Path<(String, String)>,
+) -> Response {
+    match state.renderer().asset(&theme, &file) {
+        Some((bytes, kind)) => (
+            [
+                (header::CONTENT_TYPE, kind),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        None => not_found().await,
+    }
+}
+
+fn random_token() -> String {
+    let mut bytes = [0u8; 18];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    crate::token::hex(&bytes)
+}
+
+/// Adds the security headers every response carries, with a fresh CSP nonce.
+async fn security_headers(mut req: Request, next: Next) -> Response {
+    let nonce = random_token();
+    req.extensions_mut().insert(Nonce(nonce.clone()));
+    let mut response = next.run(req).await;
+    let form_target = response
+        .extensions()
+        .get::<FormTarget>()
+        .map(|t| format!(" {}", t.0))
+        .unwrap_or_default();
+    let csp = format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'; img-src 'self' https: data:; \
+         form-action 'self'{form_target}; frame-ancestors 'none'; base-uri 'none'"
+    );
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// Refuses POSTs a browser marks as cross-site: a second line beside the per-prompt CSRF token.
+async fn refuse_cross_site_posts(req: Request, next: Next) -> Response {
+    let cross_site = req.method() == Method::POST
+        && req
+            .headers()
+            .get("sec-fetch-site")
+            .is_some_and(|v| v == "cross-site");
+    if cross_site {
+        let mut response = StatusCode::FORBIDDEN.into_response();
+        response.extensions_mut().insert(ErrorPage {
+            kind: PageKind::Forbidden,
+            reason: "cross_site_post".into(),
+            detail: "a cross-site POST was refused".into(),
+            back: None,
+        });
+        return response;
+    }
+    next.run(req).await
+}
+
+/// Renders error pages in the user's language and logs each refusal once.
+async fn render_errors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let languages = req
+        .headers()
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .map(strings::accept_language)
+        .unwrap_or_default();
+    let nonce = req
+        .extensions()
+        .get::<Nonce>()
+        .map(|n| n.0.clone())
+        .unwrap_or_default();
+    let path = req.uri().path().to_owned();
+    let response = next.run(req).await;
+    let status = response.status();
+    let page = response.extensions().get::<ErrorPage>().cloned();
+    let Some(page) = page else {
+        if status == StatusCode::PAYLOAD_TOO_LARGE || status == StatusCode::REQUEST_TIMEOUT {
+            tracing::warn!(%status, %path, "request refused");
+        }
+        return response;
+    };
+    if status.is_server_error() {
+        tracing::error!(%status, %path, reason = %page.reason, detail = %page.detail, "request failed");
+    } else {
+        tracing::warn!(%status, %path, reason = %page.reason, detail = %page.detail, "request refused");
+    }
+    let locale = page
+        .back
+        .as_ref()
+        .map(|b| b.locale.clone())
+        .unwrap_or_else(|| strings::negotiate(&languages, &strings::LOCALES, "en").to_owned());
+    let heading = strings::word(&locale, &format!("{}_title", page.kind.key())).to_owned();
+    let view = MessagePage {
+        chrome: Chrome::plain("default", &locale, &nonce, &heading),
+        message: strings::word(&locale, &format!("{}_text", page.kind.key())).to_owned(),
+        heading,
+        back: page.back.as_ref().map(|b| BackForm {
+            continue_url: b.continue_url.clone(),
+            state: b.state.clone(),
+            token: b.token.clone(),
+        }),
+    };
+    let body = match state.renderer().render("default", "message", &view) {
+        Ok(html) => html,
+        Err(e) => {
+            tracing::error!(error = %e, "the error page itself failed to render");
+            format!("{}\n\n{}\n", view.heading, view.message)
+        }
+    };
+    let mut out = (status, html_headers(), body).into_response();
+    if let Some(b) = &page.back {
+        out.extensions_mut()
+            .insert(FormTarget(origin_of(&b.continue_url)));
+    }
+    // The security layer above reads the form target from this response.
+    out
+}
+
+/// `Content-Type: text/html`.
+pub fn html_headers() -> [(header::HeaderName, &'static str); 1] {
+    [(header::CONTENT_TYPE, "text/html; charset=utf-8")]
+}
+
+/// `scheme://host[:port]` of a URL, for CSP.
+pub fn origin_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+            format!("{scheme}://{host}")
+        }
+        None => String::new(),
+    }
+}
+
+/// The browser-binding cookie's name: `__Host-` prefixed when cookies are Secure.
+pub fn browser_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-interlude"
+    } else {
+        "interlude"
+    }
+}
+
+/// A cookie's value from the request headers.
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+}
+
+/// A `Set-Cookie` value with the service's attributes.
+pub fn set_cookie(name: &str, value: &str, max_age_secs: u64, secure: bool) -> String {
+    format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// The client facts of a request, and a new browser cookie when it had none.
+pub struct ClientInfo {
+    /// The facts.
+    pub client: Client,
+    /// `Some(value)` when the browser cookie was just minted.
+    pub new_cookie: Option<String>,
+    /// The CSP nonce.
+    pub nonce: String,
+}
+
+impl FromRequestParts<AppState> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let name = browser_cookie_name(state.config().secure_cookies());
+        let existing = cookie(&parts.headers, name).map(str::to_owned);
+        let new_cookie = existing.is_none().then(random_token);
+        let browser = existing.or_else(|| new_cookie.clone()).unwrap_or_default();
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(MAX_USER_AGENT).collect());
+        let languages = parts
+            .headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .map(strings::accept_language)
+            .unwrap_or_default();
+        let nonce = parts
+            .extensions
+            .get::<Nonce>()
+            .map(|n| n.0.clone())
+            .unwrap_or_default();
+        Ok(ClientInfo {
+            client: Client {
+                ip,
+                user_agent,
+                browser,
+                languages,
+            },
+            new_cookie,
+            nonce,
+        })
+    }
+}
+
+/// The page that posts the user back to the IdP.
+pub fn continue_page(
+    state: &AppState,
+    back: &detour::Return,
+    nonce: &str,
+) -> Result<Response, error::WebError> {
+    let heading = strings::word(&back.locale, "continue_title").to_owned();
+    let view = ContinuePage {
+        chrome: Chrome::plain(&back.theme, &back.locale, nonce, &heading),
+        heading,
+        message: back
+            .thanks
+            .clone()
+            .or_else(|| Some(strings::word(&back.locale, "continue_text").to_owned())),
+        continue_url: back.continue_url.clone(),
+        state: back.state.clone(),
+        token: back.token.clone(),
+        button: strings::word(&back.locale, "continue_button").to_owned(),
+        auto_submit: back.thanks.is_none(),
+    };
+    let html = state.renderer().render(&back.theme, "continue", &view)?;
+    let mut response = (html_headers(), html).into_response();
+    response
+        .extensions_mut()
+        .insert(FormTarget(origin_of(&back.continue_url)));
+    Ok(response)
+}

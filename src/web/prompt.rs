@@ -1,0 +1,140 @@
+//! The user's pages: `/prompt` (from the IdP), `/p/{id}` (the form), `/r/{id}` (the return).
+
+use axum::Form;
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::error::WebError;
+use super::{ClientInfo, browser_cookie_name, continue_page, html_headers, set_cookie};
+use crate::detour::{self, Next, Shown, Submitted};
+use crate::render::strings;
+use crate::render::views::{BackForm, Chrome, MessagePage};
+use crate::state::AppState;
+use crate::token;
+
+/// Longest `state` accepted.
+const MAX_STATE: usize = 2048;
+
+/// The query the IdP sends.
+#[derive(Debug, Deserialize)]
+pub struct PromptQuery {
+    state: Option<String>,
+    session_token: Option<String>,
+}
+
+/// The browser cookie lives a day: long enough for any detour, short enough to mean little.
+const COOKIE_MAX_AGE: u64 = 86_400;
+
+fn with_cookie(state: &AppState, info: &ClientInfo, mut response: Response) -> Response {
+    if let Some(value) = &info.new_cookie {
+        let secure = state.config().secure_cookies();
+        let cookie = set_cookie(browser_cookie_name(secure), value, COOKIE_MAX_AGE, secure);
+        if let Ok(v) = header::HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    response
+}
+
+fn to_next(next: Next) -> Response {
+    match next {
+        Next::Prompt(id) => Redirect::to(&format!("/p/{id}")).into_response(),
+        Next::Return(back) => Redirect::to(&format!("/r/{}", back.detour_id)).into_response(),
+    }
+}
+
+/// `GET /prompt?state=…&session_token=…`: verify, record, and move off the token's URL.
+pub async fn start(
+    State(state): State<AppState>,
+    info: ClientInfo,
+    query: Result<Query<PromptQuery>, QueryRejection>,
+) -> Result<Response, WebError> {
+    let Query(query) = query.map_err(|e| WebError::BadRequest(e.body_text()))?;
+    let token_text = query.session_token.unwrap_or_default();
+    let idp_state = query.state.unwrap_or_default();
+    if idp_state.len() > MAX_STATE {
+        return Err(WebError::BadRequest("the state is too long".into()));
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let inbound = token::verify(&token_text, state.config(), now)?;
+    let next = detour::start(&state, inbound, &idp_state, &info.client).await?;
+    Ok(with_cookie(&state, &info, to_next(next)))
+}
+
+/// `GET /p/{id}`: the form, or where the prompt led.
+pub async fn show(
+    State(state): State<AppState>,
+    info: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    match detour::show(&state, &id, &info.client).await? {
+        Shown::Form(mut page) => {
+            page.chrome.nonce = info.nonce.clone();
+            let html = state
+                .renderer()
+                .render(&page.chrome.theme.clone(), "form", &page)?;
+            Ok((html_headers(), html).into_response())
+        }
+        Shown::MovedOn(next) => Ok(Redirect::to(&format!("/p/{next}")).into_response()),
+        Shown::Done(back) => {
+            let heading = strings::word(&back.locale, "done_title").to_owned();
+            let view = MessagePage {
+                chrome: Chrome::plain(&back.theme, &back.locale, &info.nonce, &heading),
+                heading,
+                message: strings::word(&back.locale, "done_text").to_owned(),
+                back: Some(BackForm {
+                    continue_url: back.continue_url.clone(),
+                    state: back.state.clone(),
+                    token: back.token.clone(),
+                }),
+            };
+            let html = state.renderer().render(&back.theme, "message", &view)?;
+            let mut response = (html_headers(), html).into_response();
+            response
+                .extensions_mut()
+                .insert(super::FormTarget(super::origin_of(&back.continue_url)));
+            Ok(response)
+        }
+    }
+}
+
+/// `POST /p/{id}`: record the answer, or show the form again with messages.
+pub async fn submit(
+    State(state): State<AppState>,
+    info: ClientInfo,
+    Path(id): Path<String>,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Response, WebError> {
+    let Form(pairs) = form.map_err(|e| match e {
+        FormRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            WebError::TooLarge
+        }
+        other => WebError::BadRequest(other.body_text()),
+    })?;
+    match detour::submit(&state, &id, &info.client, &pairs).await? {
+        Submitted::Invalid(mut page) => {
+            page.chrome.nonce = info.nonce.clone();
+            let html = state
+                .renderer()
+                .render(&page.chrome.theme.clone(), "form", &page)?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, html_headers(), html).into_response())
+        }
+        Submitted::Next(Next::Prompt(next)) => {
+            Ok(Redirect::to(&format!("/p/{next}")).into_response())
+        }
+        Submitted::Next(Next::Return(back)) => continue_page(&state, &back, &info.nonce),
+    }
+}
+
+/// `GET /r/{id}`: the return page of a finished detour.
+pub async fn returned(
+    State(state): State<AppState>,
+    info: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let back = detour::returned(&state, &id, &info.client).await?;
+    continue_page(&state, &back, &info.nonce)
+}
