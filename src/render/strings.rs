@@ -15,7 +15,7 @@ pub fn is_rtl(locale: &str) -> bool {
 }
 
 /// Keys of the built-in words.
-pub const KEYS: [&str; 31] = [
+pub const KEYS: [&str; 32] = [
     "submit",
     "skip",
     "decline",
@@ -47,6 +47,7 @@ pub const KEYS: [&str; 31] = [
     "choose",
     "done_title",
     "done_text",
+    "tos_link",
 ];
 
 fn en(key: &str) -> &'static str {
@@ -92,6 +93,7 @@ fn en(key: &str) -> &'static str {
         "choose" => "Choose…",
         "done_title" => "You have already answered",
         "done_text" => "This step is done. Continue to return to the application.",
+        "tos_link" => "Read the Terms of Service",
         _ => "",
     }
 }
@@ -141,6 +143,7 @@ fn de(key: &str) -> Option<&'static str> {
         "done_text" => {
             "Dieser Schritt ist erledigt. Fahren Sie fort, um zur Anwendung zurückzukehren."
         }
+        "tos_link" => "Nutzungsbedingungen lesen",
         _ => return None,
     })
 }
@@ -188,6 +191,7 @@ fn fr(key: &str) -> Option<&'static str> {
         "choose" => "Choisir…",
         "done_title" => "Vous avez déjà répondu",
         "done_text" => "Cette étape est terminée. Continuez pour revenir à l’application.",
+        "tos_link" => "Lire les conditions d’utilisation",
         _ => return None,
     })
 }
@@ -235,6 +239,7 @@ fn es(key: &str) -> Option<&'static str> {
         "choose" => "Elija…",
         "done_title" => "Ya ha respondido",
         "done_text" => "Este paso está completo. Continúe para volver a la aplicación.",
+        "tos_link" => "Leer las condiciones de uso",
         _ => return None,
     })
 }
@@ -278,6 +283,7 @@ fn ar(key: &str) -> Option<&'static str> {
         "choose" => "اختر…",
         "done_title" => "لقد أجبت بالفعل",
         "done_text" => "اكتملت هذه الخطوة. تابع للعودة إلى التطبيق.",
+        "tos_link" => "اقرأ شروط الخدمة",
         _ => return None,
     })
 }

@@ -411,6 +411,10 @@ pub fn form_page(
             .as_ref()
             .map(|c| c.controller.clone()),
         tos_url: campaign.outcome.tos.as_ref().map(|t| t.url.clone()),
-        tos_link: campaign.outcome.tos.as_ref().map(|t| t.url.clone()),
+        tos_link: campaign
+            .outcome
+            .tos
+            .as_ref()
+            .map(|_| strings::word(locale, "tos_link").to_owned()),
     }
 }

@@ -4,3 +4,5 @@
 
 mod campaigns;
 mod cli;
+mod helpers;
+mod round_trip;
