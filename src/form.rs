@@ -111,6 +111,15 @@ fn is_visible(field: &Field) -> bool {
     field.kind != FieldType::Hidden
 }
 
+/// A number as JSON, whole numbers without a fraction (so messages say `18`, not `18.0`).
+fn number(n: f64) -> Value {
+    if n.fract() == 0.0 && n.abs() < 9.0e15 {
+        json!(n as i64)
+    } else {
+        json!(n)
+    }
+}
+
 /// The JSON Schema of a campaign's answers.
 pub fn answer_schema(fields: &[Field]) -> Value {
     let mut properties = Map::new();
@@ -148,13 +157,13 @@ pub fn answer_schema(fields: &[Field]) -> Value {
             FieldType::Number => {
                 s.insert("type".into(), json!("number"));
                 if let Some(Bound::Number(n)) = f.min {
-                    s.insert("minimum".into(), json!(n));
+                    s.insert("minimum".into(), number(n));
                 }
                 if let Some(Bound::Number(n)) = f.max {
-                    s.insert("maximum".into(), json!(n));
+                    s.insert("maximum".into(), number(n));
                 }
                 if let Some(step) = f.step {
-                    s.insert("multipleOf".into(), json!(step));
+                    s.insert("multipleOf".into(), number(step));
                 }
             }
             FieldType::Checkbox => {
@@ -355,10 +364,8 @@ pub fn decode(
     for v in answers.values_mut() {
         if let Some(f) = v.as_f64()
             && v.is_f64()
-            && f.fract() == 0.0
-            && f.abs() < 9.0e15
         {
-            *v = json!(f as i64);
+            *v = number(f);
         }
     }
 

@@ -1077,12 +1077,18 @@ fn check_text_keys(
             }
         }
     }
-    for (kind, message) in &text.errors {
+    let field_errors = text.fields.iter().flat_map(|(name, ft)| {
+        ft.errors
+            .iter()
+            .map(move |e| (format!("fields.{name}.errors"), e))
+    });
+    let campaign_errors = text.errors.iter().map(|e| ("errors".to_owned(), e));
+    for (key, (kind, message)) in campaign_errors.chain(field_errors) {
         if !ERROR_KINDS.contains(&kind.as_str()) {
             check.report(
                 message.pos,
                 format!(
-                    "`presentation.text.{locale}.errors`: unknown message kind `{kind}`{}; kinds are: {}",
+                    "`presentation.text.{locale}.{key}`: unknown message kind `{kind}`{}; kinds are: {}",
                     did_you_mean(kind, &ERROR_KINDS),
                     ERROR_KINDS.join(", ")
                 ),
@@ -1154,6 +1160,11 @@ fn convert_text(t: &Located<TextSpec>) -> Text {
                         help: f.help.clone(),
                         placeholder: f.placeholder.clone(),
                         options: f.options.clone(),
+                        errors: f
+                            .errors
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.value.clone()))
+                            .collect(),
                     },
                 )
             })

@@ -166,6 +166,8 @@ pub struct FieldText {
     pub placeholder: Option<String>,
     /// Option labels by value.
     pub options: BTreeMap<String, String>,
+    /// Validation messages by kind.
+    pub errors: BTreeMap<String, String>,
 }
 
 /// What an answer yields, validated.

@@ -245,6 +245,9 @@ pub struct FieldTextSpec {
     /// Option labels by option value.
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// Validation messages of this field, by kind (overrides `text.LOCALE.errors`).
+    #[serde(default)]
+    pub errors: BTreeMap<String, Located<String>>,
 }
 
 /// What an answer yields.

@@ -273,11 +273,13 @@ impl<'c> Words<'c> {
         })
     }
 
-    /// The message of a problem: the campaign's override, else the built-in words.
-    pub fn problem(&self, p: &FieldProblem) -> String {
+    /// The message of a field's problem: the field's override, the campaign's, else the
+    /// built-in words.
+    pub fn problem(&self, field: &str, p: &FieldProblem) -> String {
         let key = p.problem.key();
         let text = self
-            .pick(|t| t.errors.get(key).cloned())
+            .pick(|t| t.fields.get(field).and_then(|f| f.errors.get(key).cloned()))
+            .or_else(|| self.pick(|t| t.errors.get(key).cloned()))
             .unwrap_or_else(|| strings::word(&self.locale, &format!("err_{key}")).to_owned());
         match &p.limit {
             Some(limit) => text.replace("{limit}", limit),
@@ -380,7 +382,7 @@ pub fn form_page(
                     first
                 },
                 options,
-                error: problems.get(&f.name).map(|p| words.problem(p)),
+                error: problems.get(&f.name).map(|p| words.problem(&f.name, p)),
                 autocomplete: f.autocomplete.clone(),
                 max_length: f.max_length,
                 min_length: f.min_length,

@@ -5,4 +5,5 @@
 mod campaigns;
 mod cli;
 mod helpers;
+mod refusals;
 mod round_trip;
