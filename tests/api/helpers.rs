@@ -358,3 +358,27 @@ pub fn validate_token(token: &str, secret: &str, state: &str) -> Map<String, Val
     assert!(lifetime >= 60, "exp only {lifetime}s after iat");
     claims
 }
+
+/// The service in dev mode (no tenant of its own; the dev tenant at /_dev).
+pub async fn spawn_dev_app() -> (String, TempDir, reqwest::Client) {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let env: BTreeMap<String, String> = [
+        ("INTERLUDE_PUBLIC_URL".to_owned(), format!("http://{addr}")),
+        (
+            "INTERLUDE_DATABASE_URL".to_owned(),
+            format!("sqlite://{}", dir.path().join("dev.db").display()),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let config = Config::load(None, true, &env).unwrap();
+    let state = AppState::new(config).await.unwrap();
+    tokio::spawn(async move {
+        interlude::web::serve(listener, state, std::future::pending())
+            .await
+            .unwrap();
+    });
+    (format!("http://{addr}"), dir, new_client())
+}

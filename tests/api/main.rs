@@ -4,6 +4,8 @@
 
 mod campaigns;
 mod cli;
+mod config;
+mod dev;
 mod helpers;
 mod refusals;
 mod round_trip;
