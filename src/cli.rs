@@ -167,3 +167,41 @@ pub fn serve(config_file: Option<&Path>, dev: bool) -> anyhow::Result<bool> {
         Ok(true)
     })
 }
+
+/// `interlude coupons import CAMPAIGN FILE`: adds a CSV's codes to the campaign's pool.
+pub fn import_coupons(
+    campaigns_dir: &Path,
+    campaign: &str,
+    file: &Path,
+    database_url: &str,
+) -> anyhow::Result<bool> {
+    let Some(set) = load(campaigns_dir, None) else {
+        return Ok(false);
+    };
+    if set.get(campaign).is_none() {
+        eprintln!(
+            "there is no campaign `{campaign}` in {}",
+            campaigns_dir.display()
+        );
+        return Ok(false);
+    }
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let codes = crate::outcomes::coupon::read_codes(&text);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let added = runtime.block_on(async {
+        let store = crate::store::Store::connect(database_url).await?;
+        let mut conn = store.pool().acquire().await?;
+        let now = crate::store::millis(OffsetDateTime::now_utc());
+        anyhow::Ok(crate::store::coupons::import(&mut conn, campaign, &codes, now).await?)
+    })?;
+    println!(
+        "{added} new code{} imported for {campaign} ({} already present)",
+        if added == 1 { "" } else { "s" },
+        codes.len() as u64 - added
+    );
+    Ok(true)
+}

@@ -40,6 +40,29 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// Credentials for a tenant's Auth0 Management API (profile write-back).
+#[derive(Clone)]
+pub struct Management {
+    /// `https://{tenant}` (the API is under `/api/v2/`, the token endpoint `/oauth/token`).
+    pub base_url: String,
+    /// The machine-to-machine application's client id.
+    pub client_id: String,
+    /// Its client secret.
+    pub client_secret: SecretString,
+    /// The API audience, `https://{tenant}/api/v2/` by default.
+    pub audience: String,
+}
+
+impl std::fmt::Debug for Management {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Management")
+            .field("base_url", &self.base_url)
+            .field("client_id", &self.client_id)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One IdP tenant allowed to send users here.
 #[derive(Clone)]
 pub struct Tenant {
@@ -49,6 +72,8 @@ pub struct Tenant {
     pub continue_url: String,
     /// HS256 secrets, newest first: tokens signed with any are accepted; the first signs.
     pub secrets: Vec<SecretString>,
+    /// Management API access, for profile write-back.
+    pub management: Option<Management>,
 }
 
 impl std::fmt::Debug for Tenant {
@@ -95,6 +120,14 @@ pub struct Config {
     pub body_limit_bytes: usize,
     /// Dev mode: the IdP emulator at /_dev, http cookies, a throwaway secret.
     pub dev: bool,
+    /// Key of the HMAC signature on webhook events.
+    pub webhook_secret: Option<SecretString>,
+    /// How often the delivery worker looks for due work.
+    pub outbox_poll_ms: u64,
+    /// First retry delay; doubled per attempt, at most an hour.
+    pub outbox_backoff_ms: u64,
+    /// Attempts before a delivery is given up (and shown as failed).
+    pub outbox_max_attempts: u32,
 }
 
 /// The settings file's shape; every key optional.
@@ -113,8 +146,21 @@ struct FileSettings {
     prompt_ttl_secs: Option<u64>,
     token_leeway_secs: Option<u64>,
     body_limit_bytes: Option<usize>,
+    outbox_poll_ms: Option<u64>,
+    outbox_backoff_ms: Option<u64>,
+    outbox_max_attempts: Option<u32>,
     #[serde(default)]
     tenants: Vec<TenantSettings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManagementSettings {
+    base_url: Option<String>,
+    client_id: String,
+    /// The environment variable holding the client secret.
+    client_secret_env: String,
+    audience: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,6 +171,7 @@ struct TenantSettings {
     /// Names of environment variables holding this tenant's secrets, newest first.
     #[serde(default)]
     secret_env: Vec<String>,
+    management: Option<ManagementSettings>,
 }
 
 /// Where settings come from, so tests can supply their own environment.
@@ -266,12 +313,31 @@ impl Config {
             if let Some(listed) = secrets_file.get(&t.issuer) {
                 secrets.extend(listed.iter().cloned().map(SecretString::from));
             }
+            let management = match t.management {
+                None => None,
+                Some(m) => {
+                    let secret = env.var(&m.client_secret_env).ok_or_else(|| {
+                        ConfigError::Invalid(format!(
+                            "the Management API client secret of {} is missing: set {}",
+                            t.issuer, m.client_secret_env
+                        ))
+                    })?;
+                    Some(management(
+                        &t.issuer,
+                        m.base_url,
+                        m.client_id,
+                        secret,
+                        m.audience,
+                    ))
+                }
+            };
             tenants.push(Tenant {
                 continue_url: t
                     .continue_url
                     .unwrap_or_else(|| format!("https://{}/continue", t.issuer)),
                 issuer: t.issuer,
                 secrets,
+                management,
             });
         }
         if let Some(issuer) = env.var("INTERLUDE_ISSUER") {
@@ -283,12 +349,31 @@ impl Config {
             if let Some(listed) = secrets_file.get(&issuer) {
                 secrets.extend(listed.iter().cloned().map(SecretString::from));
             }
+            let management = match (
+                env.var("INTERLUDE_MGMT_CLIENT_ID"),
+                env.var("INTERLUDE_MGMT_CLIENT_SECRET"),
+            ) {
+                (Some(id), Some(secret)) => Some(management(
+                    &issuer,
+                    env.var("INTERLUDE_MGMT_BASE_URL"),
+                    id,
+                    secret,
+                    env.var("INTERLUDE_MGMT_AUDIENCE"),
+                )),
+                (None, None) => None,
+                _ => {
+                    return Err(ConfigError::Invalid(
+                        "set both INTERLUDE_MGMT_CLIENT_ID and INTERLUDE_MGMT_CLIENT_SECRET, or neither".into(),
+                    ));
+                }
+            };
             tenants.push(Tenant {
                 continue_url: env
                     .var("INTERLUDE_CONTINUE_URL")
                     .unwrap_or_else(|| format!("https://{issuer}/continue")),
                 issuer,
                 secrets,
+                management,
             });
         }
         for t in &tenants {
@@ -311,6 +396,7 @@ impl Config {
                 issuer: DEV_ISSUER.to_owned(),
                 continue_url: format!("{public_url}/_dev/continue"),
                 secrets: vec![SecretString::from(crate::token::random_secret())],
+                management: None,
             });
         }
         if tenants.is_empty() {
@@ -319,6 +405,28 @@ impl Config {
                 weak_secret_message("the tenant")
             )));
         }
+
+        let webhook_secret = match env.var("INTERLUDE_WEBHOOK_SECRET") {
+            Some(s) if s.len() >= MIN_SECRET_BYTES || dev => Some(SecretString::from(s)),
+            Some(_) => {
+                return Err(ConfigError::Invalid(format!(
+                    "INTERLUDE_WEBHOOK_SECRET is shorter than {MIN_SECRET_BYTES} bytes; make one with `openssl rand -hex 32`"
+                )));
+            }
+            None if dev => Some(SecretString::from(crate::token::random_secret())),
+            None => None,
+        };
+        let outbox_poll_ms = number("INTERLUDE_OUTBOX_POLL_MS", settings.outbox_poll_ms, 500)?;
+        let outbox_backoff_ms = number(
+            "INTERLUDE_OUTBOX_BACKOFF_MS",
+            settings.outbox_backoff_ms,
+            1000,
+        )?;
+        let outbox_max_attempts = number(
+            "INTERLUDE_OUTBOX_MAX_ATTEMPTS",
+            settings.outbox_max_attempts.map(u64::from),
+            10,
+        )?;
 
         Ok(Config {
             listen,
@@ -335,6 +443,10 @@ impl Config {
             token_leeway_secs,
             body_limit_bytes: body_limit_bytes as usize,
             dev,
+            webhook_secret,
+            outbox_poll_ms: outbox_poll_ms.max(10),
+            outbox_backoff_ms: outbox_backoff_ms.max(1),
+            outbox_max_attempts: u32::try_from(outbox_max_attempts.clamp(1, 100)).unwrap_or(10),
         })
     }
 
@@ -346,6 +458,24 @@ impl Config {
     /// Whether cookies may carry the `Secure` flag (the public URL is https).
     pub fn secure_cookies(&self) -> bool {
         self.public_url.starts_with("https://")
+    }
+}
+
+fn management(
+    issuer: &str,
+    base_url: Option<String>,
+    client_id: String,
+    client_secret: String,
+    audience: Option<String>,
+) -> Management {
+    Management {
+        base_url: base_url
+            .unwrap_or_else(|| format!("https://{issuer}"))
+            .trim_end_matches('/')
+            .to_owned(),
+        client_id,
+        client_secret: SecretString::from(client_secret),
+        audience: audience.unwrap_or_else(|| format!("https://{issuer}/api/v2/")),
     }
 }
 

@@ -13,12 +13,13 @@ use sqlx::SqliteConnection;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-use crate::campaign::{Campaign, CampaignSet};
+use crate::campaign::{Campaign, CampaignSet, OnExhausted};
 use crate::form::{self, ACTION_FIELD, CSRF_FIELD, FieldProblem, FormError};
+use crate::outcomes::{self, Answer, coupon};
 use crate::render::strings;
 use crate::rules::{self, Context};
 use crate::state::AppState;
-use crate::store::detours::{self, NewDetour, NewPrompt, NewResponse, NewTosAcceptance, PromptRow};
+use crate::store::detours::{self, NewDetour, NewPrompt, NewResponse, PromptRow};
 use crate::store::{StoreError, history, millis};
 use crate::token::{self, Inbound, TokenError};
 
@@ -106,6 +107,10 @@ pub struct Return {
     pub locale: String,
     /// The last campaign's thank-you line.
     pub thanks: Option<String>,
+    /// The coupon handed out: `{code, expires_at?}`.
+    pub coupon: Option<Value>,
+    /// The campaign promised a coupon but none was left.
+    pub coupon_exhausted: bool,
 }
 
 /// Where the browser goes next.
@@ -224,7 +229,26 @@ async fn pick(
         history: &history,
         now: now(),
     };
-    Ok(rules::choose(pool.iter(), &ctx, false).chosen)
+    let mut pool = pool;
+    loop {
+        let Some(chosen) = rules::choose(pool.iter(), &ctx, false).chosen else {
+            return Ok(None);
+        };
+        // A campaign whose coupons ran out and that says `on_exhausted: skip` steps aside.
+        let exhausted = match &chosen.outcome.coupon {
+            Some(c) if c.on_exhausted == OnExhausted::Skip => {
+                !coupon::available(conn, &chosen, c, issuer, subject).await?
+            }
+            _ => false,
+        };
+        if !exhausted {
+            return Ok(Some(chosen));
+        }
+        tracing::warn!(campaign = %chosen.id, "coupon pool exhausted: campaign skipped");
+        metrics::counter!("interlude_coupon_exhausted_total", "campaign" => chosen.id.clone())
+            .increment(1);
+        pool.retain(|c| c.id != chosen.id);
+    }
 }
 
 /// Starts a detour for a verified token: records it (refusing a reused state), picks the
@@ -377,6 +401,9 @@ fn result_claims(set: &CampaignSet, steps: &[detours::ChainStep]) -> Value {
             if step.outcome == "completed" {
                 entry.insert("answers".into(), Value::Object(declared));
             }
+            let extra: Map<String, Value> =
+                serde_json::from_str(&step.outcome_claims).unwrap_or_default();
+            entry.extend(extra);
             if let Some(tos) = &campaign.outcome.tos
                 && step.outcome != "skipped"
             {
@@ -452,6 +479,8 @@ fn sign_return(
     claims.insert("state".into(), json!(state));
     let token = token::sign(&claims, secret)?;
     Ok(Return {
+        coupon: result.get("coupon").cloned(),
+        coupon_exhausted: result.get("coupon_exhausted") == Some(&Value::Bool(true)),
         detour_id: detour_id.to_owned(),
         continue_url: continue_url.to_owned(),
         state: state.to_owned(),
@@ -608,11 +637,12 @@ pub async fn show(app: &AppState, prompt_id: &str, client: &Client) -> Result<Sh
                 .cloned()
                 .ok_or_else(|| FlowError::CampaignGone(row.campaign.clone()))?;
             let claims = claims_of(&row.claims)?;
+            let prefill = consent_prefill(&mut conn, &campaign, &row).await?;
             Ok(Shown::Form(Box::new(form_view(
                 &campaign,
                 &row,
                 &claims,
-                None,
+                prefill.as_ref(),
                 &BTreeMap::new(),
             ))))
         }
@@ -626,6 +656,25 @@ pub async fn show(app: &AppState, prompt_id: &str, client: &Client) -> Result<Sh
                 Next::Return(r) => Shown::Done(r),
             }),
     }
+}
+
+/// For a consent preferences page, each purpose's box as the user last chose it.
+async fn consent_prefill(
+    conn: &mut SqliteConnection,
+    campaign: &Campaign,
+    row: &PromptRow,
+) -> Result<Option<BTreeMap<String, Vec<String>>>, FlowError> {
+    let Some(consent) = campaign.outcome.consent.as_ref().filter(|c| c.manage) else {
+        return Ok(None);
+    };
+    let current = crate::store::consents::current(conn, &row.issuer, &row.subject).await?;
+    let mut prefill = BTreeMap::new();
+    for p in &consent.purposes {
+        if current.iter().any(|c| c.purpose == p.purpose && c.granted) {
+            prefill.insert(p.field.clone(), vec!["on".to_owned()]);
+        }
+    }
+    Ok(Some(prefill))
 }
 
 /// Where an answered prompt leads: the next prompt of the chain, or the detour's return.
@@ -766,33 +815,29 @@ async fn record(
             .await
             .map(Submitted::Next);
     }
+    let outcome_claims = outcomes::record(
+        &mut tx,
+        &Answer {
+            campaign,
+            row,
+            outcome,
+            answers,
+            client,
+            now: millis(now),
+        },
+    )
+    .await?;
     detours::insert_response(
         &mut tx,
         &NewResponse {
             prompt: row,
             outcome,
             answers,
+            outcome_claims: &Value::Object(outcome_claims),
             created_at: millis(now),
         },
     )
     .await?;
-    if outcome == "completed"
-        && let Some(tos) = &campaign.outcome.tos
-    {
-        detours::insert_tos(
-            &mut tx,
-            &NewTosAcceptance {
-                prompt: row,
-                document: &tos.document,
-                version: &tos.version,
-                url: &tos.url,
-                accepted_at: millis(now),
-                ip: client.ip.as_deref(),
-                user_agent: client.user_agent.as_deref(),
-            },
-        )
-        .await?;
-    }
 
     let may_chain = outcome != "declined"
         && u32::try_from(row.seq + 1).unwrap_or(u32::MAX) < app.config().max_chain;

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod detour;
 pub mod form;
+pub mod outcomes;
 pub mod render;
 pub mod rules;
 pub mod state;

@@ -44,6 +44,11 @@ enum Command {
     },
     /// Print the JSON Schema of the campaign format.
     Schema,
+    /// Manage coupon codes.
+    Coupons {
+        #[command(subcommand)]
+        command: CouponsCommand,
+    },
     /// Run the service.
     Serve {
         /// A YAML settings file (INTERLUDE_* environment variables override it).
@@ -52,6 +57,27 @@ enum Command {
         /// Dev mode: the IdP emulator at /_dev, a throwaway secret, http allowed.
         #[arg(long)]
         dev: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CouponsCommand {
+    /// Add the codes of a CSV file (first column) to a campaign's pool; known codes are kept.
+    Import {
+        /// The campaign id.
+        campaign: String,
+        /// The CSV file.
+        file: PathBuf,
+        /// The database.
+        #[arg(
+            long,
+            env = "INTERLUDE_DATABASE_URL",
+            default_value = "sqlite://interlude.db"
+        )]
+        database_url: String,
+        /// The campaigns folder (to check the campaign exists).
+        #[arg(long, env = "INTERLUDE_CAMPAIGNS_DIR", default_value = "campaigns")]
+        campaigns: PathBuf,
     },
 }
 
@@ -66,6 +92,15 @@ fn main() -> ExitCode {
             now,
         } => cli::explain(&dir, &claims, history.as_deref(), now.as_deref()),
         Command::Serve { config, dev } => cli::serve(config.as_deref(), dev),
+        Command::Coupons {
+            command:
+                CouponsCommand::Import {
+                    campaign,
+                    file,
+                    database_url,
+                    campaigns,
+                },
+        } => cli::import_coupons(&campaigns, &campaign, &file, &database_url),
         Command::Schema => {
             print!("{}", interlude::campaign::schema::campaign_schema_text());
             Ok(true)

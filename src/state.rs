@@ -22,6 +22,14 @@ pub enum StartError {
     /// The database cannot be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A coupon pool file cannot be read.
+    #[error("coupon pool of `{campaign}`: {message}")]
+    Pool {
+        /// The campaign.
+        campaign: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 struct Inner {
@@ -40,6 +48,7 @@ impl AppState {
     pub async fn new(config: Config) -> Result<AppState, StartError> {
         let campaigns = load_campaigns(&config)?;
         let store = Store::connect(&config.database_url).await?;
+        import_pools(&store, &campaigns).await?;
         let renderer = Renderer::new(&config.themes_dir);
         Ok(AppState(Arc::new(Inner {
             config,
@@ -83,4 +92,28 @@ pub fn load_campaigns(config: &Config) -> Result<CampaignSet, StartError> {
         dir: config.campaigns_dir.display().to_string(),
         problems,
     })
+}
+
+/// Imports the pool file of every pool-based coupon campaign (idempotent: known codes stay).
+pub async fn import_pools(store: &Store, campaigns: &CampaignSet) -> Result<(), StartError> {
+    for campaign in campaigns.iter() {
+        let Some(coupon) = &campaign.outcome.coupon else {
+            continue;
+        };
+        let crate::campaign::CouponSource::Pool(path) = &coupon.source else {
+            continue;
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| StartError::Pool {
+            campaign: campaign.id.clone(),
+            message: format!("cannot read {}: {e}", path.display()),
+        })?;
+        let codes = crate::outcomes::coupon::read_codes(&text);
+        let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+        let now = crate::store::millis(time::OffsetDateTime::now_utc());
+        let added = crate::store::coupons::import(&mut conn, &campaign.id, &codes, now).await?;
+        if added > 0 {
+            tracing::info!(campaign = %campaign.id, added, "imported coupon codes");
+        }
+    }
+    Ok(())
 }

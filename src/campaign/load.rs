@@ -630,6 +630,7 @@ impl Loader {
                 }
             }
             Consent {
+                manage: c.manage,
                 controller: c.controller.clone(),
                 purposes: c
                     .purposes

@@ -207,6 +207,8 @@ pub struct Consent {
     pub controller: String,
     /// Purposes.
     pub purposes: Vec<Purpose>,
+    /// Boxes start as the user's current choices (a preferences page).
+    pub manage: bool,
 }
 
 /// One consent purpose.

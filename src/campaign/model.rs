@@ -310,6 +310,10 @@ pub struct ConsentSpec {
     pub controller: String,
     /// One entry per purpose; each is its own checkbox.
     pub purposes: Vec<PurposeSpec>,
+    /// A preferences page: each box starts as the user's current choice, so unticking it
+    /// withdraws consent (recorded the same way as giving it).
+    #[serde(default)]
+    pub manage: bool,
 }
 
 /// One consent purpose.

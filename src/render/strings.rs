@@ -15,7 +15,7 @@ pub fn is_rtl(locale: &str) -> bool {
 }
 
 /// Keys of the built-in words.
-pub const KEYS: [&str; 32] = [
+pub const KEYS: [&str; 36] = [
     "submit",
     "skip",
     "decline",
@@ -48,6 +48,10 @@ pub const KEYS: [&str; 32] = [
     "done_title",
     "done_text",
     "tos_link",
+    "coupon_label",
+    "copy_button",
+    "coupon_valid_until",
+    "coupon_exhausted",
 ];
 
 fn en(key: &str) -> &'static str {
@@ -94,6 +98,10 @@ fn en(key: &str) -> &'static str {
         "done_title" => "You have already answered",
         "done_text" => "This step is done. Continue to return to the application.",
         "tos_link" => "Read the Terms of Service",
+        "coupon_label" => "Your code",
+        "copy_button" => "Copy code",
+        "coupon_valid_until" => "Valid until {date}",
+        "coupon_exhausted" => "Sorry, all codes have been handed out. Thank you for your interest!",
         _ => "",
     }
 }
@@ -144,6 +152,10 @@ fn de(key: &str) -> Option<&'static str> {
             "Dieser Schritt ist erledigt. Fahren Sie fort, um zur Anwendung zurückzukehren."
         }
         "tos_link" => "Nutzungsbedingungen lesen",
+        "coupon_label" => "Ihr Code",
+        "copy_button" => "Code kopieren",
+        "coupon_valid_until" => "Gültig bis {date}",
+        "coupon_exhausted" => "Leider sind alle Codes vergeben. Danke für Ihr Interesse!",
         _ => return None,
     })
 }
@@ -192,6 +204,10 @@ fn fr(key: &str) -> Option<&'static str> {
         "done_title" => "Vous avez déjà répondu",
         "done_text" => "Cette étape est terminée. Continuez pour revenir à l’application.",
         "tos_link" => "Lire les conditions d’utilisation",
+        "coupon_label" => "Votre code",
+        "copy_button" => "Copier le code",
+        "coupon_valid_until" => "Valable jusqu’au {date}",
+        "coupon_exhausted" => "Désolé, tous les codes ont été distribués. Merci de votre intérêt !",
         _ => return None,
     })
 }
@@ -240,6 +256,12 @@ fn es(key: &str) -> Option<&'static str> {
         "done_title" => "Ya ha respondido",
         "done_text" => "Este paso está completo. Continúe para volver a la aplicación.",
         "tos_link" => "Leer las condiciones de uso",
+        "coupon_label" => "Su código",
+        "copy_button" => "Copiar el código",
+        "coupon_valid_until" => "Válido hasta el {date}",
+        "coupon_exhausted" => {
+            "Lo sentimos, ya se han repartido todos los códigos. ¡Gracias por su interés!"
+        }
         _ => return None,
     })
 }
@@ -284,6 +306,10 @@ fn ar(key: &str) -> Option<&'static str> {
         "done_title" => "لقد أجبت بالفعل",
         "done_text" => "اكتملت هذه الخطوة. تابع للعودة إلى التطبيق.",
         "tos_link" => "اقرأ شروط الخدمة",
+        "coupon_label" => "رمزك",
+        "copy_button" => "نسخ الرمز",
+        "coupon_valid_until" => "صالح حتى {date}",
+        "coupon_exhausted" => "عذرًا، تم توزيع جميع الرموز. شكرًا لاهتمامك!",
         _ => return None,
     })
 }

@@ -176,6 +176,19 @@ pub struct ContinuePage {
     pub button: String,
     /// Submit by script at once.
     pub auto_submit: bool,
+    /// A coupon to reveal before continuing.
+    pub coupon: Option<CouponView>,
+    /// Say that the coupons ran out.
+    pub coupon_exhausted: bool,
+}
+
+/// A coupon on the reveal page.
+#[derive(Debug, Clone, Serialize)]
+pub struct CouponView {
+    /// The code.
+    pub code: String,
+    /// "Valid until …", when it expires.
+    pub valid_until: Option<String>,
 }
 
 /// A way back to the IdP offered on a message page.
@@ -253,6 +266,15 @@ impl<'c> Words<'c> {
     /// Thank-you line.
     pub fn thanks(&self) -> Option<String> {
         self.pick(|t| t.thanks.clone())
+    }
+
+    /// A field's label (its name when it has none) and help line.
+    pub fn field_words(&self, name: &str) -> (String, Option<String>) {
+        (
+            self.field(name, |t| t.label.clone())
+                .unwrap_or_else(|| name.to_owned()),
+            self.field(name, |t| t.help.clone()),
+        )
     }
 
     /// A field's label / help / placeholder.

@@ -216,6 +216,8 @@ pub struct NewResponse<'a> {
     pub outcome: &'a str,
     /// Validated answers (empty for skip and decline).
     pub answers: &'a Value,
+    /// Claims the outcomes added (coupon …).
+    pub outcome_claims: &'a Value,
     /// Now (ms).
     pub created_at: i64,
 }
@@ -226,8 +228,8 @@ pub async fn insert_response(
     r: &NewResponse<'_>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO responses (prompt_id, campaign, campaign_version, subject, issuer, outcome, answers, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO responses (prompt_id, campaign, campaign_version, subject, issuer, outcome, answers, outcome_claims, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&r.prompt.id)
     .bind(&r.prompt.campaign)
@@ -236,6 +238,7 @@ pub async fn insert_response(
     .bind(&r.prompt.issuer)
     .bind(r.outcome)
     .bind(r.answers.to_string())
+    .bind(r.outcome_claims.to_string())
     .bind(r.created_at)
     .execute(conn)
     .await?;
@@ -251,6 +254,8 @@ pub struct ChainStep {
     pub outcome: String,
     /// Answers (JSON).
     pub answers: String,
+    /// Outcome claims (JSON).
+    pub outcome_claims: String,
 }
 
 /// The answered steps of a detour, in order.
@@ -259,7 +264,7 @@ pub async fn chain(
     detour_id: &str,
 ) -> Result<Vec<ChainStep>, StoreError> {
     Ok(sqlx::query_as::<_, ChainStep>(
-        "SELECT r.campaign, r.outcome, r.answers FROM responses r JOIN prompts p ON p.id = r.prompt_id
+        "SELECT r.campaign, r.outcome, r.answers, r.outcome_claims FROM responses r JOIN prompts p ON p.id = r.prompt_id
          WHERE p.detour_id = ? ORDER BY p.seq",
     )
     .bind(detour_id)

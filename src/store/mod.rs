@@ -5,8 +5,11 @@
 //! of the process and of the machine. Write transactions begin IMMEDIATE so concurrent
 //! writers queue on the busy timeout instead of failing to upgrade a read lock.
 
+pub mod consents;
+pub mod coupons;
 pub mod detours;
 pub mod history;
+pub mod outbox;
 
 use std::str::FromStr;
 use std::time::Duration;

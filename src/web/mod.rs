@@ -23,7 +23,7 @@ use tower_http::trace::TraceLayer;
 use self::error::{ErrorPage, PageKind};
 use crate::detour::{self, Client};
 use crate::render::strings;
-use crate::render::views::{BackForm, Chrome, ContinuePage, MessagePage};
+use crate::render::views::{BackForm, Chrome, ContinuePage, CouponView, MessagePage};
 use crate::state::AppState;
 
 /// The per-response CSP nonce, for inline scripts and styles.
@@ -92,6 +92,7 @@ pub async fn serve(
             }
         }
     });
+    let worker = tokio::spawn(crate::outcomes::deliver::run(state.clone()));
     let result = axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -99,6 +100,7 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     sweep.abort();
+    worker.abort();
     result
 }
 
@@ -379,7 +381,17 @@ pub fn continue_page(
         state: back.state.clone(),
         token: back.token.clone(),
         button: strings::word(&back.locale, "continue_button").to_owned(),
-        auto_submit: back.thanks.is_none(),
+        auto_submit: back.thanks.is_none() && back.coupon.is_none() && !back.coupon_exhausted,
+        coupon: back.coupon.as_ref().and_then(|c| {
+            Some(CouponView {
+                code: c.get("code")?.as_str()?.to_owned(),
+                valid_until: c.get("expires_at").and_then(|e| e.as_str()).map(|e| {
+                    strings::word(&back.locale, "coupon_valid_until")
+                        .replace("{date}", e.get(..10).unwrap_or(e))
+                }),
+            })
+        }),
+        coupon_exhausted: back.coupon_exhausted,
     };
     let html = state.renderer().render(&back.theme, "continue", &view)?;
     let mut response = (html_headers(), html).into_response();
