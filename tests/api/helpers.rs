@@ -65,7 +65,9 @@ pub struct TestApp {
     pub db_path: std::path::PathBuf,
     pub client: reqwest::Client,
     pub idp: Idp,
-    _dir: TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    pub dir: Arc<TempDir>,
 }
 
 /// The settings tests start from: one tenant whose /continue is the test IdP.
@@ -98,7 +100,11 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
+    spawn_app_in(Arc::new(tempfile::tempdir().unwrap()), adjust).await
+}
+
+/// A server on the database in `dir` (a second start on the same folder finds the first's data).
+pub async fn spawn_app_in(dir: Arc<TempDir>, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let db_path = dir.path().join("interlude.db");
     let idp = spawn_idp().await;
     let mut config = test_config(&idp, &format!("sqlite://{}", db_path.display()));
@@ -106,18 +112,22 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let state = AppState::new(config).await.expect("the app starts");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let serving = state.clone();
-    tokio::spawn(async move {
-        interlude::web::serve(listener, serving, std::future::pending())
-            .await
-            .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        interlude::web::serve(listener, state, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
     });
     TestApp {
         base: format!("http://{addr}"),
         db_path,
         client: new_client(),
         idp,
-        _dir: dir,
+        stop: Some(stop),
+        server: Some(server),
+        dir,
     }
 }
 
@@ -232,6 +242,17 @@ impl Page {
 }
 
 impl TestApp {
+    /// Stops the server (and its delivery worker); returns its folder for a restart.
+    pub async fn stop(mut self) -> Arc<TempDir> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), server).await;
+        }
+        self.dir.clone()
+    }
+
     pub async fn get(&self, path: &str) -> Page {
         self.get_with(&self.client, path).await
     }

@@ -7,5 +7,6 @@ mod cli;
 mod config;
 mod dev;
 mod helpers;
+mod outcomes;
 mod refusals;
 mod round_trip;
