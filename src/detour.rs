@@ -817,6 +817,7 @@ async fn record(
     }
     let outcome_claims = outcomes::record(
         &mut tx,
+        app.config(),
         &Answer {
             campaign,
             row,

@@ -22,6 +22,9 @@ pub enum StartError {
     /// The database cannot be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Campaigns need settings that are missing.
+    #[error("{0}")]
+    Settings(String),
     /// A coupon pool file cannot be read.
     #[error("coupon pool of `{campaign}`: {message}")]
     Pool {
@@ -47,6 +50,7 @@ impl AppState {
     /// Loads the campaigns and opens (and migrates) the database.
     pub async fn new(config: Config) -> Result<AppState, StartError> {
         let campaigns = load_campaigns(&config)?;
+        check_outcome_settings(&config, &campaigns)?;
         let store = Store::connect(&config.database_url).await?;
         import_pools(&store, &campaigns).await?;
         let renderer = Renderer::new(&config.themes_dir);
@@ -113,6 +117,30 @@ pub async fn import_pools(store: &Store, campaigns: &CampaignSet) -> Result<(), 
         let added = crate::store::coupons::import(&mut conn, &campaign.id, &codes, now).await?;
         if added > 0 {
             tracing::info!(campaign = %campaign.id, added, "imported coupon codes");
+        }
+    }
+    Ok(())
+}
+
+/// Webhooks need a signing secret; profile write-back without Management API credentials
+/// only returns the answers in the token, which is worth a warning.
+pub fn check_outcome_settings(config: &Config, campaigns: &CampaignSet) -> Result<(), StartError> {
+    let hooked: Vec<&str> = campaigns
+        .iter()
+        .filter(|c| !c.outcome.webhooks.is_empty())
+        .map(|c| c.id.as_str())
+        .collect();
+    if !hooked.is_empty() && config.webhook_secret.is_none() {
+        return Err(StartError::Settings(format!(
+            "campaigns {} send webhooks, which are signed: set INTERLUDE_WEBHOOK_SECRET (make one with `openssl rand -hex 32`)",
+            hooked.join(", ")
+        )));
+    }
+    let writes_back = campaigns.iter().any(|c| c.outcome.profile.is_some());
+    for t in config.tenants.iter().filter(|t| t.management.is_none()) {
+        if writes_back && t.issuer != crate::config::DEV_ISSUER {
+            tracing::warn!(tenant = %t.issuer,
+                "campaigns write profile answers back, but this tenant has no Management API credentials: answers are returned in the token only");
         }
     }
     Ok(())

@@ -14,6 +14,7 @@ use sqlx::SqliteConnection;
 use time::format_description::well_known::Rfc3339;
 
 use crate::campaign::Campaign;
+use crate::config::Config;
 use crate::detour::{Client, FlowError};
 use crate::store::detours::{self, NewTosAcceptance, PromptRow};
 use crate::store::outbox::{self, NewDelivery};
@@ -38,6 +39,7 @@ pub struct Answer<'a> {
 /// (`coupon`, `coupon_exhausted`).
 pub async fn record(
     conn: &mut SqliteConnection,
+    config: &Config,
     a: &Answer<'_>,
 ) -> Result<Map<String, Value>, FlowError> {
     let mut claims = Map::new();
@@ -79,7 +81,7 @@ pub async fn record(
             }
         }
     }
-    queue_deliveries(conn, a, &claims).await?;
+    queue_deliveries(conn, config, a, &claims).await?;
     Ok(claims)
 }
 
@@ -92,6 +94,7 @@ pub fn rfc3339_ms(ms: i64) -> String {
 
 async fn queue_deliveries(
     conn: &mut SqliteConnection,
+    config: &Config,
     a: &Answer<'_>,
     outcome_claims: &Map<String, Value>,
 ) -> Result<(), FlowError> {
@@ -130,7 +133,13 @@ async fn queue_deliveries(
             .await?;
         }
     }
+    // Write-back needs the tenant's Management API credentials; without them the answers
+    // still reach the Action in the return token (a warning at start says so).
+    let can_write_back = config
+        .tenant(&a.row.issuer)
+        .is_some_and(|t| t.management.is_some());
     if a.outcome == "completed"
+        && can_write_back
         && let Some(profile) = &a.campaign.outcome.profile
         && let Value::Object(answers) = a.answers
     {

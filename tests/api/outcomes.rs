@@ -642,3 +642,40 @@ async fn a_tos_version_bump_re_prompts_users_who_accepted_the_old_one() {
         json!({"document": "terms", "version": "3", "accepted": false})
     );
 }
+
+#[tokio::test]
+async fn webhooks_without_a_signing_secret_refuse_to_start() {
+    let dir = campaigns(&[(
+        "hooked.yaml",
+        simple_campaign("hooked", "  webhooks: [\"https://cdp.example.com/hook\"]\n"),
+    )]);
+    let db = tempfile::tempdir().unwrap();
+    let idp_url = "https://acme.eu.auth0.test/continue";
+    let mut config = interlude::config::Config::load(
+        None,
+        false,
+        &[
+            ("INTERLUDE_ISSUER", ISSUER),
+            ("INTERLUDE_SECRET", SECRET),
+            (
+                "INTERLUDE_DATABASE_URL",
+                &format!("sqlite://{}", db.path().join("x.db").display()),
+            ),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect::<std::collections::BTreeMap<_, _>>(),
+    )
+    .unwrap();
+    config.campaigns_dir = dir.path().to_path_buf();
+    assert_eq!(config.tenants[0].continue_url, idp_url);
+    let err = interlude::state::AppState::new(config)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains("INTERLUDE_WEBHOOK_SECRET") && err.contains("hooked"),
+        "{err}"
+    );
+}
