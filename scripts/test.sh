@@ -10,6 +10,18 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
   rustup component add rustfmt clippy
 fi
 
+# Node.js and the harness's npm packages for the Auth0 Action tests (tests/api/actions.rs
+# runs examples/auth0/test/harness.mjs; those tests fail without them).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "== installing nodejs and npm"
+  apt-get update
+  apt-get install -y nodejs npm
+fi
+if [ ! -d examples/auth0/node_modules ]; then
+  echo "== npm ci (examples/auth0)"
+  (cd examples/auth0 && npm ci --no-audit --no-fund)
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
