@@ -67,3 +67,7 @@ CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE delivered_at IS NULL A
 
 -- Outcome claims of an answer (coupon code, exhaustion), returned in the token.
 ALTER TABLE responses ADD COLUMN outcome_claims TEXT NOT NULL DEFAULT '{}';
+
+-- Which of the tenant's secrets verified the inbound token: the return token is signed with
+-- the same one, so an Action still on the previous secret during a rotation validates it.
+ALTER TABLE detours ADD COLUMN secret_index INTEGER NOT NULL DEFAULT 0;

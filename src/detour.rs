@@ -291,6 +291,7 @@ pub async fn start(
             created_at: millis(now),
             expires_at: millis(now + ttl),
             browser_hash: &browser_hash,
+            secret_index: secret_index(inbound.secret_index),
             ip: client.ip.as_deref(),
             user_agent: client.user_agent.as_deref(),
         },
@@ -326,15 +327,18 @@ pub async fn start(
             detours::finish_detour(&mut tx, &detour_id, &result, millis(now)).await?;
             Next::Return(Box::new(sign_return(
                 app,
-                &detour_id,
-                &inbound.issuer,
-                &inbound.subject,
-                idp_state,
-                &continue_to,
+                ReturnTo {
+                    detour_id: &detour_id,
+                    issuer: &inbound.issuer,
+                    subject: &inbound.subject,
+                    state: idp_state,
+                    continue_url: &continue_to,
+                    secret_index: secret_index(inbound.secret_index),
+                    theme: "default",
+                    locale: &builtin_locale(Some(&inbound.claims), client),
+                    thanks: None,
+                },
                 &result,
-                "default",
-                &builtin_locale(Some(&inbound.claims), client),
-                None,
             )?))
         }
     };
@@ -444,27 +448,63 @@ fn result_claims(set: &CampaignSet, steps: &[detours::ChainStep]) -> Value {
     Value::Object(out)
 }
 
-/// Signs the return token for a finished detour.
-#[allow(clippy::too_many_arguments)]
-fn sign_return(
-    app: &AppState,
-    detour_id: &str,
-    issuer: &str,
-    subject: &str,
-    state: &str,
-    continue_url: &str,
-    result: &Value,
-    theme: &str,
-    locale: &str,
+/// Where and how a detour returns to the IdP.
+struct ReturnTo<'a> {
+    detour_id: &'a str,
+    issuer: &'a str,
+    subject: &'a str,
+    state: &'a str,
+    continue_url: &'a str,
+    /// The tenant secret that verified the inbound token signs the return, so an Action
+    /// still on the previous secret during a rotation accepts it.
+    secret_index: i64,
+    theme: &'a str,
+    locale: &'a str,
     thanks: Option<String>,
-) -> Result<Return, FlowError> {
+}
+
+fn secret_index(index: usize) -> i64 {
+    i64::try_from(index).unwrap_or(0)
+}
+
+impl<'a> ReturnTo<'a> {
+    /// The return of a prompt's detour, shown in `theme` and `locale`.
+    fn of(row: &'a PromptRow, theme: &'a str, locale: &'a str, thanks: Option<String>) -> Self {
+        Self {
+            detour_id: &row.detour_id,
+            issuer: &row.issuer,
+            subject: &row.subject,
+            state: &row.state,
+            continue_url: &row.continue_url,
+            secret_index: row.secret_index,
+            theme,
+            locale,
+            thanks,
+        }
+    }
+}
+
+/// Signs the return token for a finished detour.
+fn sign_return(app: &AppState, to: ReturnTo<'_>, result: &Value) -> Result<Return, FlowError> {
+    let ReturnTo {
+        detour_id,
+        issuer,
+        subject,
+        state,
+        continue_url,
+        secret_index,
+        theme,
+        locale,
+        thanks,
+    } = to;
     let tenant = app
         .config()
         .tenant(issuer)
         .ok_or(FlowError::Token(TokenError::UnknownIssuer))?;
-    let secret = tenant
-        .secrets
-        .first()
+    let secret = usize::try_from(secret_index)
+        .ok()
+        .and_then(|i| tenant.secrets.get(i))
+        .or_else(|| tenant.secrets.first())
         .ok_or(FlowError::Token(TokenError::Signing))?;
     let iat = now().unix_timestamp();
     let ttl = i64::try_from(app.config().return_token_ttl_secs).unwrap_or(120);
@@ -553,15 +593,18 @@ async fn finished_return(
         .unwrap_or_default();
     Ok(Some(sign_return(
         app,
-        &detour.id,
-        &detour.issuer,
-        subject,
-        &detour.state,
-        &detour.continue_url,
+        ReturnTo {
+            detour_id: &detour.id,
+            issuer: &detour.issuer,
+            subject,
+            state: &detour.state,
+            continue_url: &detour.continue_url,
+            secret_index: detour.secret_index,
+            theme: &theme,
+            locale: &locale,
+            thanks,
+        },
         &result,
-        &theme,
-        &locale,
-        thanks,
     )?))
 }
 
@@ -589,20 +632,10 @@ pub async fn returned(
 fn way_back(app: &AppState, row: &PromptRow, client: &Client) -> Option<Box<Return>> {
     let result = json!({"outcome": "none", "results": []});
     let claims = serde_json::from_str::<Value>(&row.claims).ok();
-    sign_return(
-        app,
-        &row.detour_id,
-        &row.issuer,
-        &row.subject,
-        &row.state,
-        &row.continue_url,
-        &result,
-        "default",
-        &builtin_locale(claims.as_ref(), client),
-        None,
-    )
-    .ok()
-    .map(Box::new)
+    let locale = builtin_locale(claims.as_ref(), client);
+    sign_return(app, ReturnTo::of(row, "default", &locale, None), &result)
+        .ok()
+        .map(Box::new)
 }
 
 async fn expire(
@@ -876,15 +909,8 @@ async fn record(
     let thanks = crate::render::views::Words::new(campaign, &row.locale).thanks();
     let back = sign_return(
         app,
-        &row.detour_id,
-        &row.issuer,
-        &row.subject,
-        &row.state,
-        &row.continue_url,
+        ReturnTo::of(row, &campaign.presentation.theme, &row.locale, thanks),
         &result,
-        &campaign.presentation.theme,
-        &row.locale,
-        thanks,
     )?;
     Ok(Submitted::Next(Next::Return(Box::new(back))))
 }

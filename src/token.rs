@@ -88,6 +88,8 @@ pub struct Inbound {
     pub issuer: String,
     /// `exp`, seconds since the epoch.
     pub expires_at: i64,
+    /// Which of the tenant's secrets verified it (0 is the newest).
+    pub secret_index: usize,
     /// Every claim, for the rules and the form defaults.
     pub claims: Value,
 }
@@ -161,11 +163,11 @@ pub fn verify(token: &str, config: &Config, now: i64) -> Result<Inbound, TokenEr
     validation.set_issuer(&[tenant.issuer.as_str()]);
 
     let mut verified = None;
-    for secret in &tenant.secrets {
+    for (index, secret) in tenant.secrets.iter().enumerate() {
         let key = DecodingKey::from_secret(secret.expose_secret().as_bytes());
         match jsonwebtoken::decode::<Value>(token, &key, &validation) {
             Ok(data) => {
-                verified = Some(data.claims);
+                verified = Some((index, data.claims));
                 break;
             }
             Err(e) => match e.kind() {
@@ -188,7 +190,7 @@ pub fn verify(token: &str, config: &Config, now: i64) -> Result<Inbound, TokenEr
             },
         }
     }
-    let claims = verified.ok_or(TokenError::BadSignature)?;
+    let (secret_index, claims) = verified.ok_or(TokenError::BadSignature)?;
     let subject = claims
         .get("sub")
         .and_then(Value::as_str)
@@ -212,6 +214,7 @@ pub fn verify(token: &str, config: &Config, now: i64) -> Result<Inbound, TokenEr
         subject,
         issuer: tenant.issuer.clone(),
         expires_at,
+        secret_index,
         claims,
     })
 }

@@ -26,6 +26,8 @@ pub struct NewDetour<'a> {
     pub expires_at: i64,
     /// SHA-256 (hex) of the browser cookie.
     pub browser_hash: &'a str,
+    /// Which tenant secret verified the token.
+    pub secret_index: i64,
     /// Client IP.
     pub ip: Option<&'a str>,
     /// Client user agent.
@@ -38,8 +40,8 @@ pub async fn insert_detour(
     d: &NewDetour<'_>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO detours (id, issuer, state, subject, claims, continue_url, created_at, expires_at, browser_hash, ip, user_agent)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO detours (id, issuer, state, subject, claims, continue_url, created_at, expires_at, browser_hash, secret_index, ip, user_agent)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(d.id)
     .bind(d.issuer)
@@ -50,6 +52,7 @@ pub async fn insert_detour(
     .bind(d.created_at)
     .bind(d.expires_at)
     .bind(d.browser_hash)
+    .bind(d.secret_index)
     .bind(d.ip)
     .bind(d.user_agent)
     .execute(conn)
@@ -156,6 +159,8 @@ pub struct PromptRow {
     pub continue_url: String,
     /// The detour's return claims once finished (JSON).
     pub result: Option<String>,
+    /// Which tenant secret verified the inbound token.
+    pub secret_index: i64,
 }
 
 /// The prompt with this id.
@@ -166,7 +171,7 @@ pub async fn get_prompt(
     Ok(sqlx::query_as::<_, PromptRow>(
         "SELECT p.id, p.detour_id, p.seq, p.campaign, p.campaign_version, p.subject, p.issuer, p.status,
                 p.locale, p.csrf_token, p.browser_hash, p.shown_at, p.expires_at,
-                d.state, d.claims, d.continue_url, d.result
+                d.state, d.claims, d.continue_url, d.result, d.secret_index
          FROM prompts p JOIN detours d ON d.id = p.detour_id WHERE p.id = ?",
     )
     .bind(id)
@@ -307,6 +312,8 @@ pub struct DetourRow {
     pub claims: String,
     /// Return claims (JSON) once finished.
     pub result: Option<String>,
+    /// Which tenant secret verified the inbound token.
+    pub secret_index: i64,
 }
 
 /// The detour with this id.
@@ -315,7 +322,7 @@ pub async fn get_detour(
     id: &str,
 ) -> Result<Option<DetourRow>, StoreError> {
     Ok(sqlx::query_as::<_, DetourRow>(
-        "SELECT id, issuer, state, continue_url, browser_hash, claims, result FROM detours WHERE id = ?",
+        "SELECT id, issuer, state, continue_url, browser_hash, claims, result, secret_index FROM detours WHERE id = ?",
     )
     .bind(id)
     .fetch_optional(conn)

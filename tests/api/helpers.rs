@@ -303,6 +303,16 @@ impl TestApp {
 
     /// Posts the continue page's form to the IdP and returns the claims the IdP validated.
     pub async fn finish(&self, continue_page: &Page, state: &str) -> Map<String, Value> {
+        self.finish_with(continue_page, state, SECRET).await
+    }
+
+    /// As `finish`, validating with `secret` (the Action's secret).
+    pub async fn finish_with(
+        &self,
+        continue_page: &Page,
+        state: &str,
+        secret: &str,
+    ) -> Map<String, Value> {
         let (action, hidden) = continue_page.form();
         assert_eq!(
             action, self.idp.continue_url,
@@ -318,7 +328,7 @@ impl TestApp {
         assert_eq!(r.status(), StatusCode::OK);
         let got = self.idp.received.lock().unwrap().last().cloned().unwrap();
         assert_eq!(got.state, state, "the same state goes back");
-        validate_token(&got.token, SECRET, state)
+        validate_token(&got.token, secret, state)
     }
 
     pub async fn db(&self) -> sqlx::SqlitePool {

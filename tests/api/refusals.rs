@@ -195,8 +195,25 @@ async fn the_previous_secret_still_verifies_during_rotation() {
             &[("given_name", "Eve"), ("family_name", "Ray")],
         )
         .await;
-    // The return token is signed with the current secret.
-    app.finish(&done, &state).await;
+    // The return is signed with the secret that verified the token, so an Action still on
+    // the previous secret accepts it.
+    let token = app.finish_with(&done, &state, OLD_SECRET).await;
+    assert_eq!(token["outcome"], json!("completed"));
+    // A login whose token used the current secret gets a return signed with it.
+    let (state, form) = app
+        .login(&auth0_claims(
+            "auth0|new",
+            json!({"logins_count": 2, "campaign": "profile-name"}),
+        ))
+        .await;
+    let done = app
+        .answer(
+            &form,
+            "submit",
+            &[("given_name", "New"), ("family_name", "Key")],
+        )
+        .await;
+    app.finish_with(&done, &state, SECRET).await;
 }
 
 #[tokio::test]
