@@ -410,15 +410,24 @@ fn describe(test: &ClaimTest) -> (&'static str, String) {
 /// JSON equality where numbers compare by value (`2` equals `2.0`).
 fn values_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Number(_), Value::Number(_)) => compare(a, b) == Some(Ordering::Equal),
         _ => a == b,
     }
 }
 
-/// Order of two numbers or two strings; nothing for mixed kinds.
+/// Order of two numbers or two strings; nothing for mixed kinds. Two integers compare
+/// exactly (as `f64` they would collapse beyond 2^53); otherwise numbers compare as `f64`.
 fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+    let int = |n: &serde_json::Number| {
+        n.as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from))
+    };
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64()?.partial_cmp(&y.as_f64()?),
+        (Value::Number(x), Value::Number(y)) => match (int(x), int(y)) {
+            (Some(i), Some(j)) => Some(i.cmp(&j)),
+            _ => x.as_f64()?.partial_cmp(&y.as_f64()?),
+        },
         (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
         _ => None,
     }
@@ -512,3 +521,6 @@ fn ago(d: Duration) -> String {
         s => format!("{s}s"),
     }
 }
+
+#[cfg(test)]
+mod tests;
