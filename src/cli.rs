@@ -205,3 +205,19 @@ pub fn import_coupons(
     );
     Ok(true)
 }
+
+/// `interlude migrate`: creates the database if needed and applies the migrations.
+pub fn migrate(database_url: &str) -> anyhow::Result<bool> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let store = crate::store::Store::connect(database_url).await?;
+        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(store.pool())
+            .await?;
+        println!("database is up to date ({applied} migrations applied)");
+        anyhow::Ok(true)
+    })
+}

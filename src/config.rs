@@ -89,6 +89,30 @@ impl std::fmt::Debug for Tenant {
     }
 }
 
+/// A bearer token of the admin API, kept only as its SHA-256.
+#[derive(Debug, Clone)]
+pub struct AdminToken {
+    /// A name for logs (which token was used).
+    pub name: String,
+    /// SHA-256 of the token.
+    pub sha256: [u8; 32],
+    /// May only read.
+    pub read_only: bool,
+}
+
+/// Parses 64 hex digits.
+pub fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.trim();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(i * 2..i * 2 + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
 /// Every setting of a running service.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -128,6 +152,13 @@ pub struct Config {
     pub outbox_backoff_ms: u64,
     /// Attempts before a delivery is given up (and shown as failed).
     pub outbox_max_attempts: u32,
+    /// How often the campaigns folder is checked for changes (0: only on SIGHUP).
+    pub reload_poll_ms: u64,
+    /// Admin API tokens (hashes).
+    pub admin_tokens: Vec<AdminToken>,
+    /// Erasing a subject keeps consent and ToS records as proof (with IP and user agent
+    /// removed); `false` deletes them too.
+    pub erasure_keeps_consent_proof: bool,
 }
 
 /// The settings file's shape; every key optional.
@@ -149,8 +180,22 @@ struct FileSettings {
     outbox_poll_ms: Option<u64>,
     outbox_backoff_ms: Option<u64>,
     outbox_max_attempts: Option<u32>,
+    reload_poll_ms: Option<u64>,
+    erasure_keeps_consent_proof: Option<bool>,
+    #[serde(default)]
+    admin_tokens: Vec<AdminTokenSettings>,
     #[serde(default)]
     tenants: Vec<TenantSettings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminTokenSettings {
+    name: String,
+    /// SHA-256 of the token, hex (`printf %s TOKEN | sha256sum`).
+    sha256: String,
+    #[serde(default)]
+    read_only: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -422,11 +467,51 @@ impl Config {
             settings.outbox_backoff_ms,
             1000,
         )?;
+        let reload_poll_ms = number("INTERLUDE_RELOAD_POLL_MS", settings.reload_poll_ms, 2000)?;
         let outbox_max_attempts = number(
             "INTERLUDE_OUTBOX_MAX_ATTEMPTS",
             settings.outbox_max_attempts.map(u64::from),
             10,
         )?;
+
+        let mut admin_tokens = Vec::new();
+        for t in settings.admin_tokens {
+            let sha256 = parse_sha256(&t.sha256).ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "admin token `{}`: sha256 must be 64 hex digits (`printf %s TOKEN | sha256sum`)",
+                    t.name
+                ))
+            })?;
+            admin_tokens.push(AdminToken {
+                name: t.name,
+                sha256,
+                read_only: t.read_only,
+            });
+        }
+        for (var, read_only) in [
+            ("INTERLUDE_ADMIN_TOKEN_SHA256", false),
+            ("INTERLUDE_ADMIN_READONLY_TOKEN_SHA256", true),
+        ] {
+            for (i, hex) in env.var(var).unwrap_or_default().split(',').enumerate() {
+                if hex.trim().is_empty() {
+                    continue;
+                }
+                let sha256 = parse_sha256(hex).ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "{var}: each entry must be 64 hex digits (`printf %s TOKEN | sha256sum`)"
+                    ))
+                })?;
+                admin_tokens.push(AdminToken {
+                    name: format!("{}-{i}", if read_only { "readonly" } else { "admin" }),
+                    sha256,
+                    read_only,
+                });
+            }
+        }
+        let erasure_keeps_consent_proof = match env.var("INTERLUDE_ERASURE_KEEPS_CONSENT_PROOF") {
+            Some(v) => matches!(v.as_str(), "1" | "true" | "yes"),
+            None => settings.erasure_keeps_consent_proof.unwrap_or(true),
+        };
 
         Ok(Config {
             listen,
@@ -447,6 +532,9 @@ impl Config {
             outbox_poll_ms: outbox_poll_ms.max(10),
             outbox_backoff_ms: outbox_backoff_ms.max(1),
             outbox_max_attempts: u32::try_from(outbox_max_attempts.clamp(1, 100)).unwrap_or(10),
+            reload_poll_ms,
+            admin_tokens,
+            erasure_keeps_consent_proof,
         })
     }
 

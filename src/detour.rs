@@ -320,10 +320,12 @@ pub async fn start(
                 ttl,
             )
             .await?;
+            crate::telemetry::prompt_event(&campaign.id, "shown");
             Next::Prompt(prompt_id)
         }
         None => {
-            let result = result_claims(&set, &[]);
+            let result = result_claims(app, &[]);
+            crate::telemetry::prompt_event("", "none");
             detours::finish_detour(&mut tx, &detour_id, &result, millis(now)).await?;
             Next::Return(Box::new(sign_return(
                 app,
@@ -387,7 +389,7 @@ async fn insert_prompt(
 }
 
 /// The return claims (without `iss`, `iat`, `exp`, `sub`, `state`) of a detour's answered steps.
-fn result_claims(set: &CampaignSet, steps: &[detours::ChainStep]) -> Value {
+fn result_claims(app: &AppState, steps: &[detours::ChainStep]) -> Value {
     let mut results = Vec::new();
     let mut last = Map::new();
     for step in steps {
@@ -395,7 +397,7 @@ fn result_claims(set: &CampaignSet, steps: &[detours::ChainStep]) -> Value {
         let mut entry = Map::new();
         entry.insert("campaign".into(), json!(step.campaign));
         entry.insert("outcome".into(), json!(step.outcome));
-        if let Some(campaign) = set.get(&step.campaign) {
+        if let Some(campaign) = app.campaign_for(&step.campaign, step.campaign_version) {
             let declared: Map<String, Value> = campaign
                 .outcome
                 .claims
@@ -664,10 +666,8 @@ pub async fn show(app: &AppState, prompt_id: &str, client: &Client) -> Result<Sh
             Err(expire(app, &mut conn, &row, client).await)
         }
         "pending" => {
-            let set = app.campaigns();
-            let campaign = set
-                .get(&row.campaign)
-                .cloned()
+            let campaign = app
+                .campaign_for(&row.campaign, row.campaign_version)
                 .ok_or_else(|| FlowError::CampaignGone(row.campaign.clone()))?;
             let claims = claims_of(&row.claims)?;
             let prefill = consent_prefill(&mut conn, &campaign, &row).await?;
@@ -786,9 +786,8 @@ pub async fn submit(
         }
     }
     let set = app.campaigns();
-    let campaign = set
-        .get(&row.campaign)
-        .cloned()
+    let campaign = app
+        .campaign_for(&row.campaign, row.campaign_version)
         .ok_or_else(|| FlowError::CampaignGone(row.campaign.clone()))?;
     let claims = claims_of(&row.claims)?;
     let action = pairs
@@ -873,6 +872,7 @@ async fn record(
     )
     .await?;
 
+    crate::telemetry::prompt_event(&campaign.id, outcome_label(outcome));
     let may_chain = outcome != "declined"
         && u32::try_from(row.seq + 1).unwrap_or(u32::MAX) < app.config().max_chain;
     if may_chain {
@@ -903,7 +903,7 @@ async fn record(
         }
     }
     let steps = detours::chain(&mut tx, &row.detour_id).await?;
-    let result = result_claims(set, &steps);
+    let result = result_claims(app, &steps);
     detours::finish_detour(&mut tx, &row.detour_id, &result, millis(now)).await?;
     tx.commit().await.map_err(StoreError::from)?;
     let thanks = crate::render::views::Words::new(campaign, &row.locale).thanks();
@@ -913,6 +913,14 @@ async fn record(
         &result,
     )?;
     Ok(Submitted::Next(Next::Return(Box::new(back))))
+}
+
+fn outcome_label(outcome: &str) -> &'static str {
+    match outcome {
+        "completed" => "completed",
+        "skipped" => "skipped",
+        _ => "declined",
+    }
 }
 
 /// Marks prompts that were never answered as expired; returns how many.

@@ -15,5 +15,6 @@ pub mod rules;
 pub mod state;
 pub mod store;
 pub mod suggest;
+pub mod telemetry;
 pub mod token;
 pub mod web;

@@ -44,6 +44,16 @@ enum Command {
     },
     /// Print the JSON Schema of the campaign format.
     Schema,
+    /// Create the database if needed and apply the migrations, then exit.
+    Migrate {
+        /// The database.
+        #[arg(
+            long,
+            env = "INTERLUDE_DATABASE_URL",
+            default_value = "sqlite://interlude.db"
+        )]
+        database_url: String,
+    },
     /// Manage coupon codes.
     Coupons {
         #[command(subcommand)]
@@ -92,6 +102,7 @@ fn main() -> ExitCode {
             now,
         } => cli::explain(&dir, &claims, history.as_deref(), now.as_deref()),
         Command::Serve { config, dev } => cli::serve(config.as_deref(), dev),
+        Command::Migrate { database_url } => cli::migrate(&database_url),
         Command::Coupons {
             command:
                 CouponsCommand::Import {

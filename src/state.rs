@@ -1,9 +1,14 @@
 //! What every request needs: settings, the database, the campaigns, the renderer.
 
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 
+use time::OffsetDateTime;
+
 use crate::campaign::load::LoadOptions;
-use crate::campaign::{CampaignSet, Problems, load_dir};
+use crate::campaign::{Campaign, CampaignSet, Problems, load_dir};
 use crate::config::Config;
 use crate::render::Renderer;
 use crate::store::{Store, StoreError};
@@ -35,11 +40,69 @@ pub enum StartError {
     },
 }
 
+/// The outcome of the last (re)load of the campaigns folder.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReloadStatus {
+    /// The last attempt succeeded (the set serving is the folder's current content).
+    pub ok: bool,
+    /// When it was attempted.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The problems that kept the last attempt out (empty when ok).
+    pub problems: Vec<String>,
+    /// How many campaigns are serving.
+    pub serving: usize,
+    #[serde(skip)]
+    fingerprint: u64,
+}
+
 struct Inner {
     config: Config,
     store: Store,
     renderer: Renderer,
     campaigns: RwLock<Arc<CampaignSet>>,
+    /// Every campaign version served since start, so prompts finish on the version they
+    /// started with after a reload.
+    archive: RwLock<HashMap<(String, u32), Arc<Campaign>>>,
+    reload: RwLock<ReloadStatus>,
+    /// Serializes reloads (the watcher and SIGHUP may fire together).
+    reloading: tokio::sync::Mutex<()>,
+}
+
+fn read<T: Clone>(lock: &RwLock<T>) -> T {
+    match lock.read() {
+        Ok(guard) => guard.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
+}
+
+fn write<T>(lock: &RwLock<T>, value: T) {
+    match lock.write() {
+        Ok(mut guard) => *guard = value,
+        Err(poisoned) => *poisoned.into_inner() = value,
+    }
+}
+
+/// A cheap fingerprint of a folder: names, sizes and modification times of its files.
+pub fn fingerprint(dir: &Path) -> u64 {
+    let mut entries: Vec<(String, u64, Option<std::time::SystemTime>)> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter_map(|e| {
+                    let meta = e.metadata().ok()?;
+                    Some((
+                        e.file_name().to_string_lossy().into_owned(),
+                        meta.len(),
+                        meta.modified().ok(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    entries.sort();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    entries.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Shared state of the running service; cheap to clone.
@@ -49,17 +112,117 @@ pub struct AppState(Arc<Inner>);
 impl AppState {
     /// Loads the campaigns and opens (and migrates) the database.
     pub async fn new(config: Config) -> Result<AppState, StartError> {
+        let print = fingerprint(&config.campaigns_dir);
         let campaigns = load_campaigns(&config)?;
         check_outcome_settings(&config, &campaigns)?;
         let store = Store::connect(&config.database_url).await?;
         import_pools(&store, &campaigns).await?;
         let renderer = Renderer::new(&config.themes_dir);
+        let archive = campaigns
+            .iter()
+            .map(|c| ((c.id.clone(), c.version), Arc::clone(c)))
+            .collect();
+        let status = ReloadStatus {
+            ok: true,
+            at: OffsetDateTime::now_utc(),
+            problems: Vec::new(),
+            serving: campaigns.len(),
+            fingerprint: print,
+        };
         Ok(AppState(Arc::new(Inner {
             config,
             store,
             renderer,
             campaigns: RwLock::new(Arc::new(campaigns)),
+            archive: RwLock::new(archive),
+            reload: RwLock::new(status),
+            reloading: tokio::sync::Mutex::new(()),
         })))
+    }
+
+    /// The campaign a prompt was shown with: the serving one when its version matches, else
+    /// the archived version it started on.
+    pub fn campaign_for(&self, id: &str, version: i64) -> Option<Arc<Campaign>> {
+        let version = u32::try_from(version).ok()?;
+        if let Some(c) = self.campaigns().get(id).filter(|c| c.version == version) {
+            return Some(Arc::clone(c));
+        }
+        let archive = match self.0.archive.read() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        archive.get(&(id.to_owned(), version)).cloned()
+    }
+
+    /// The outcome of the last (re)load.
+    pub fn reload_status(&self) -> ReloadStatus {
+        read(&self.0.reload)
+    }
+
+    /// Reloads the campaigns folder when it changed since the last attempt (or always, with
+    /// `force`). A set with problems is refused: the last good set keeps serving.
+    pub async fn reload(&self, force: bool) -> ReloadStatus {
+        let _one_at_a_time = self.0.reloading.lock().await;
+        let dir = &self.0.config.campaigns_dir;
+        let print = fingerprint(dir);
+        if !force && print == read(&self.0.reload).fingerprint {
+            return self.reload_status();
+        }
+        let loaded = load_campaigns(&self.0.config).and_then(|set| {
+            check_outcome_settings(&self.0.config, &set)?;
+            Ok(set)
+        });
+        let loaded = match loaded {
+            Ok(set) => import_pools(&self.0.store, &set).await.map(|()| set),
+            Err(e) => Err(e),
+        };
+        let status = match loaded {
+            Ok(set) => {
+                let serving = set.len();
+                {
+                    let mut archive = match self.0.archive.write() {
+                        Ok(guard) => guard,
+                        Err(poisoned) => poisoned.into_inner(),
+                    };
+                    for c in set.iter() {
+                        archive.insert((c.id.clone(), c.version), Arc::clone(c));
+                    }
+                }
+                write(&self.0.campaigns, Arc::new(set));
+                tracing::info!(campaigns = serving, "campaigns reloaded");
+                metrics::counter!("interlude_campaign_reloads_total", "result" => "ok")
+                    .increment(1);
+                ReloadStatus {
+                    ok: true,
+                    at: OffsetDateTime::now_utc(),
+                    problems: Vec::new(),
+                    serving,
+                    fingerprint: print,
+                }
+            }
+            Err(e) => {
+                let problems: Vec<String> = match &e {
+                    StartError::Campaigns { problems, .. } => {
+                        problems.0.iter().map(ToString::to_string).collect()
+                    }
+                    other => vec![other.to_string()],
+                };
+                for p in &problems {
+                    tracing::error!(problem = %p, "campaign reload refused; the last good set keeps serving");
+                }
+                metrics::counter!("interlude_campaign_reloads_total", "result" => "refused")
+                    .increment(1);
+                ReloadStatus {
+                    ok: false,
+                    at: OffsetDateTime::now_utc(),
+                    problems,
+                    serving: self.campaigns().len(),
+                    fingerprint: print,
+                }
+            }
+        };
+        write(&self.0.reload, status.clone());
+        status
     }
 
     /// Settings.

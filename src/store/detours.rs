@@ -255,6 +255,8 @@ pub async fn insert_response(
 pub struct ChainStep {
     /// Campaign id.
     pub campaign: String,
+    /// Campaign version answered.
+    pub campaign_version: i64,
     /// completed / skipped / declined.
     pub outcome: String,
     /// Answers (JSON).
@@ -269,7 +271,7 @@ pub async fn chain(
     detour_id: &str,
 ) -> Result<Vec<ChainStep>, StoreError> {
     Ok(sqlx::query_as::<_, ChainStep>(
-        "SELECT r.campaign, r.outcome, r.answers, r.outcome_claims FROM responses r JOIN prompts p ON p.id = r.prompt_id
+        "SELECT r.campaign, r.campaign_version, r.outcome, r.answers, r.outcome_claims FROM responses r JOIN prompts p ON p.id = r.prompt_id
          WHERE p.detour_id = ? ORDER BY p.seq",
     )
     .bind(detour_id)

@@ -5,6 +5,7 @@
 //! of the process and of the machine. Write transactions begin IMMEDIATE so concurrent
 //! writers queue on the busy timeout instead of failing to upgrade a read lock.
 
+pub mod admin;
 pub mod consents;
 pub mod coupons;
 pub mod detours;

@@ -1,5 +1,6 @@
 //! The HTTP service: router, security layers, and the pages.
 
+pub mod admin;
 pub mod dev;
 pub mod error;
 pub mod prompt;
@@ -17,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -46,7 +48,10 @@ pub fn app(state: AppState) -> Router {
         .route("/r/{id}", get(prompt::returned))
         .route("/static/{theme}/{file}", get(static_file))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready));
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics_page))
+        .merge(admin::router())
+        .route_layer(middleware::from_fn(crate::telemetry::track));
     if state.config().dev {
         router = router
             .route("/", get(|| async { axum::response::Redirect::to("/_dev") }))
@@ -65,12 +70,19 @@ pub fn app(state: AppState) -> Router {
             Duration::from_secs(30),
         ))
         .layer(CatchPanicLayer::new())
+        .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             // Spans name the path only: the query of /prompt carries the session token.
             TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                let request_id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.uri().path())
             }),
         )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }
 
@@ -93,6 +105,7 @@ pub async fn serve(
         }
     });
     let worker = tokio::spawn(crate::outcomes::deliver::run(state.clone()));
+    let watcher = tokio::spawn(watch_campaigns(state.clone()));
     let result = axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -101,15 +114,92 @@ pub async fn serve(
     .await;
     sweep.abort();
     worker.abort();
+    watcher.abort();
     result
 }
 
-async fn ready(State(state): State<AppState>) -> Response {
-    if state.store().ping().await {
-        (StatusCode::OK, "ready").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+/// Reloads the campaigns when the folder changes (polled) or on SIGHUP.
+async fn watch_campaigns(state: AppState) {
+    let every = state.config().reload_poll_ms;
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let forced = {
+            let hup = async {
+                match hangup.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let tick = async {
+                if every == 0 {
+                    std::future::pending::<()>().await;
+                }
+                tokio::time::sleep(Duration::from_millis(every)).await;
+            };
+            tokio::select! {
+                _ = hup => true,
+                _ = tick => false,
+            }
+        };
+        #[cfg(not(unix))]
+        let forced = {
+            tokio::time::sleep(Duration::from_millis(every.max(1000))).await;
+            false
+        };
+        if forced {
+            tracing::info!("SIGHUP: reloading campaigns");
+        }
+        state.reload(forced).await;
     }
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    let database = state.store().ping().await;
+    let reload = state.reload_status();
+    let body = serde_json::json!({
+        "ready": database && reload.serving > 0,
+        "database": database,
+        "campaigns": reload,
+    });
+    let status = if database && reload.serving > 0 {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+/// Prometheus text format; gauges that live in the database are refreshed first.
+async fn metrics_page(State(state): State<AppState>) -> Response {
+    let Some(handle) = crate::telemetry::handle() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "metrics are not available").into_response();
+    };
+    if let Ok(mut conn) = state.store().pool().acquire().await {
+        if let Ok(backlog) = crate::store::outbox::backlog(&mut conn).await {
+            metrics::gauge!("interlude_outbox_backlog").set(backlog as f64);
+        }
+        for c in state.campaigns().iter() {
+            if let Some(coupon) = &c.outcome.coupon
+                && matches!(coupon.source, crate::campaign::CouponSource::Pool(_))
+                && let Ok(free) = crate::store::coupons::free_count(&mut conn, &c.id).await
+            {
+                metrics::gauge!("interlude_coupon_pool_free", "campaign" => c.id.clone())
+                    .set(free as f64);
+            }
+        }
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle.render(),
+    )
+        .into_response()
 }
 
 async fn not_found() -> Response {

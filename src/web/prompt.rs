@@ -59,7 +59,9 @@ pub async fn start(
         return Err(WebError::BadRequest("the state is too long".into()));
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let inbound = token::verify(&token_text, state.config(), now)?;
+    let inbound = token::verify(&token_text, state.config(), now).inspect_err(|e| {
+        crate::telemetry::token_refused(e.reason());
+    })?;
     let next = detour::start(&state, inbound, &idp_state, &info.client).await?;
     Ok(with_cookie(&state, &info, to_next(next)))
 }

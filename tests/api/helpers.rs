@@ -64,6 +64,7 @@ pub struct TestApp {
     pub base: String,
     pub db_path: std::path::PathBuf,
     pub client: reqwest::Client,
+    pub jar: Arc<reqwest::cookie::Jar>,
     pub idp: Idp,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -88,8 +89,12 @@ pub fn test_config(idp: &Idp, db_url: &str) -> Config {
 }
 
 pub fn new_client() -> reqwest::Client {
+    client_with_jar(Arc::new(reqwest::cookie::Jar::default()))
+}
+
+pub fn client_with_jar(jar: Arc<reqwest::cookie::Jar>) -> reqwest::Client {
     reqwest::Client::builder()
-        .cookie_store(true)
+        .cookie_provider(jar)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
@@ -120,10 +125,12 @@ pub async fn spawn_app_in(dir: Arc<TempDir>, adjust: impl FnOnce(&mut Config)) -
         .await
         .unwrap();
     });
+    let jar = Arc::new(reqwest::cookie::Jar::default());
     TestApp {
         base: format!("http://{addr}"),
         db_path,
-        client: new_client(),
+        client: client_with_jar(jar.clone()),
+        jar,
         idp,
         stop: Some(stop),
         server: Some(server),
@@ -251,6 +258,16 @@ impl TestApp {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), server).await;
         }
         self.dir.clone()
+    }
+
+    /// The Cookie header the client sends to this server.
+    pub fn cookie_header(&self) -> String {
+        use reqwest::cookie::CookieStore;
+        let url: reqwest::Url = self.base.parse().unwrap();
+        self.jar
+            .cookies(&url)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
     }
 
     pub async fn get(&self, path: &str) -> Page {
