@@ -71,3 +71,7 @@ ALTER TABLE responses ADD COLUMN outcome_claims TEXT NOT NULL DEFAULT '{}';
 -- Which of the tenant's secrets verified the inbound token: the return token is signed with
 -- the same one, so an Action still on the previous secret during a rotation validates it.
 ALTER TABLE detours ADD COLUMN secret_index INTEGER NOT NULL DEFAULT 0;
+
+-- A state is single-use across tenants too: a token of tenant A replayed with a state that
+-- tenant B issued is refused like any other reuse.
+CREATE UNIQUE INDEX detours_state_once ON detours (state);

@@ -156,6 +156,12 @@ pub struct Config {
     pub reload_poll_ms: u64,
     /// Admin API tokens (hashes).
     pub admin_tokens: Vec<AdminToken>,
+    /// Requests per minute per client IP on the user pages and the admin API (0: off).
+    pub rate_limit_per_minute: u32,
+    /// Burst allowed above the steady rate.
+    pub rate_limit_burst: u32,
+    /// Take the client IP from the last `X-Forwarded-For` entry (behind one trusted proxy).
+    pub trust_forwarded_for: bool,
     /// Erasing a subject keeps consent and ToS records as proof (with IP and user agent
     /// removed); `false` deletes them too.
     pub erasure_keeps_consent_proof: bool,
@@ -182,6 +188,9 @@ struct FileSettings {
     outbox_max_attempts: Option<u32>,
     reload_poll_ms: Option<u64>,
     erasure_keeps_consent_proof: Option<bool>,
+    rate_limit_per_minute: Option<u32>,
+    rate_limit_burst: Option<u32>,
+    trust_forwarded_for: Option<bool>,
     #[serde(default)]
     admin_tokens: Vec<AdminTokenSettings>,
     #[serde(default)]
@@ -508,6 +517,20 @@ impl Config {
                 });
             }
         }
+        let rate_limit_per_minute = number(
+            "INTERLUDE_RATE_LIMIT_PER_MINUTE",
+            settings.rate_limit_per_minute.map(u64::from),
+            1200,
+        )?;
+        let rate_limit_burst = number(
+            "INTERLUDE_RATE_LIMIT_BURST",
+            settings.rate_limit_burst.map(u64::from),
+            200,
+        )?;
+        let trust_forwarded_for = match env.var("INTERLUDE_TRUST_FORWARDED_FOR") {
+            Some(v) => matches!(v.as_str(), "1" | "true" | "yes"),
+            None => settings.trust_forwarded_for.unwrap_or(false),
+        };
         let erasure_keeps_consent_proof = match env.var("INTERLUDE_ERASURE_KEEPS_CONSENT_PROOF") {
             Some(v) => matches!(v.as_str(), "1" | "true" | "yes"),
             None => settings.erasure_keeps_consent_proof.unwrap_or(true),
@@ -535,6 +558,9 @@ impl Config {
             reload_poll_ms,
             admin_tokens,
             erasure_keeps_consent_proof,
+            rate_limit_per_minute: u32::try_from(rate_limit_per_minute).unwrap_or(u32::MAX),
+            rate_limit_burst: u32::try_from(rate_limit_burst).unwrap_or(u32::MAX),
+            trust_forwarded_for,
         })
     }
 

@@ -67,6 +67,8 @@ struct Inner {
     reload: RwLock<ReloadStatus>,
     /// Serializes reloads (the watcher and SIGHUP may fire together).
     reloading: tokio::sync::Mutex<()>,
+    /// Per-IP rate limiter, when configured.
+    limiter: Option<crate::web::limit::Limiter>,
 }
 
 fn read<T: Clone>(lock: &RwLock<T>) -> T {
@@ -130,13 +132,17 @@ impl AppState {
             fingerprint: print,
         };
         Ok(AppState(Arc::new(Inner {
-            config,
             store,
             renderer,
             campaigns: RwLock::new(Arc::new(campaigns)),
             archive: RwLock::new(archive),
             reload: RwLock::new(status),
             reloading: tokio::sync::Mutex::new(()),
+            limiter: crate::web::limit::Limiter::new(
+                config.rate_limit_per_minute,
+                config.rate_limit_burst,
+            ),
+            config,
         })))
     }
 
@@ -152,6 +158,11 @@ impl AppState {
             Err(poisoned) => poisoned.into_inner(),
         };
         archive.get(&(id.to_owned(), version)).cloned()
+    }
+
+    /// The per-IP rate limiter, when configured.
+    pub fn limiter(&self) -> Option<&crate::web::limit::Limiter> {
+        self.0.limiter.as_ref()
     }
 
     /// The outcome of the last (re)load.

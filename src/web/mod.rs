@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod dev;
 pub mod error;
+pub mod limit;
 pub mod prompt;
 
 use std::net::SocketAddr;
@@ -41,6 +42,8 @@ const MAX_USER_AGENT: usize = 512;
 
 /// The router of the whole service.
 pub fn app(state: AppState) -> Router {
+    // Install the metrics recorder before the first request counts anything.
+    let _ = crate::telemetry::handle();
     let body_limit = state.config().body_limit_bytes;
     let mut router = Router::new()
         .route("/prompt", get(prompt::start))
@@ -62,6 +65,7 @@ pub fn app(state: AppState) -> Router {
     router
         .fallback(not_found)
         .layer(middleware::from_fn(refuse_cross_site_posts))
+        .layer(middleware::from_fn_with_state(state.clone(), limit::rate_limit))
         .layer(middleware::from_fn_with_state(state.clone(), render_errors))
         .layer(middleware::from_fn(security_headers))
         .layer(RequestBodyLimitLayer::new(body_limit))
@@ -97,6 +101,9 @@ pub async fn serve(
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
+            if let Some(limiter) = sweeper.limiter() {
+                limiter.forget_idle();
+            }
             match detour::sweep(&sweeper).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(expired = n, "marked unanswered prompts expired"),
@@ -345,6 +352,12 @@ async fn render_errors(State(state): State<AppState>, req: Request, next: Next) 
         }
     };
     let mut out = (status, html_headers(), body).into_response();
+    // Keep what the refusal said besides its body (Retry-After, WWW-Authenticate, …).
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
     if let Some(b) = &page.back {
         out.extensions_mut()
             .insert(FormTarget(origin_of(&b.continue_url)));
@@ -420,10 +433,12 @@ impl FromRequestParts<AppState> for ClientInfo {
         let existing = cookie(&parts.headers, name).map(str::to_owned);
         let new_cookie = existing.is_none().then(random_token);
         let browser = existing.or_else(|| new_cookie.clone()).unwrap_or_default();
-        let ip = parts
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
+            .map(|c| c.0.ip());
+        let ip = limit::client_ip(&parts.headers, peer, state.config().trust_forwarded_for)
+            .map(|ip| ip.to_string());
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
