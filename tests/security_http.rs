@@ -10,75 +10,16 @@
 #[allow(dead_code)]
 mod helpers;
 
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+#[path = "common/process.rs"]
+mod process;
+
 use helpers::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use process::Server;
 use reqwest::StatusCode;
 use serde_json::{Map, Value, json};
-
-struct Server {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-    db: String,
-}
-
-impl Server {
-    async fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let db = format!("sqlite://{}", dir.path().join("s.db").display());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_interlude"))
-            .arg("serve")
-            .env("INTERLUDE_ISSUER", ISSUER)
-            .env("INTERLUDE_SECRET", SECRET)
-            .env("INTERLUDE_LISTEN", format!("127.0.0.1:{port}"))
-            .env("INTERLUDE_DATABASE_URL", &db)
-            .env("INTERLUDE_LOG_FORMAT", "json")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        for _ in 0..200 {
-            if client.get(format!("{base}/healthz")).send().await.is_ok() {
-                return Server {
-                    child,
-                    base,
-                    _dir: dir,
-                    db,
-                };
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the server did not start");
-    }
-
-    fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let mut log = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut log)
-            .unwrap();
-        log
-    }
-}
 
 fn claims() -> Map<String, Value> {
     auth0_claims(
@@ -106,7 +47,8 @@ fn with(mut c: Map<String, Value>, key: &str, value: Value) -> Map<String, Value
 
 #[tokio::test]
 async fn every_token_refusal_is_a_4xx_with_a_logged_reason_a_metric_and_no_writes() {
-    let server = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_in(dir.path()).await;
     let client = new_client();
     let hs = |alg| {
         jsonwebtoken::encode(
@@ -242,7 +184,7 @@ async fn every_token_refusal_is_a_4xx_with_a_logged_reason_a_metric_and_no_write
         .unwrap();
     assert_eq!(detours, 1, "only the accepted token wrote anything");
 
-    let log = server.stop();
+    let log = server.kill();
     for (reason, _, _) in &cases {
         assert!(
             log.contains(&format!("\"reason\":\"{reason}\"")),
