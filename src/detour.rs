@@ -111,6 +111,8 @@ pub struct Return {
     pub coupon: Option<Value>,
     /// The campaign promised a coupon but none was left.
     pub coupon_exhausted: bool,
+    /// The last campaign shown, whose branding the return page wears.
+    pub campaign: Option<String>,
 }
 
 /// Where the browser goes next.
@@ -523,6 +525,10 @@ fn sign_return(app: &AppState, to: ReturnTo<'_>, result: &Value) -> Result<Retur
     Ok(Return {
         coupon: result.get("coupon").cloned(),
         coupon_exhausted: result.get("coupon_exhausted") == Some(&Value::Bool(true)),
+        campaign: result
+            .get("campaign")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         detour_id: detour_id.to_owned(),
         continue_url: continue_url.to_owned(),
         state: state.to_owned(),
@@ -619,12 +625,7 @@ pub async fn returned(
     if detour_id.len() != 32 || !detour_id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(FlowError::NotFound);
     }
-    let mut conn = app
-        .store()
-        .pool()
-        .acquire()
-        .await
-        .map_err(StoreError::from)?;
+    let mut conn = app.store().conn().await?;
     finished_return(app, &mut conn, detour_id, client)
         .await?
         .ok_or(FlowError::NotFound)
@@ -654,12 +655,7 @@ async fn expire(
 
 /// What the prompt's page shows now.
 pub async fn show(app: &AppState, prompt_id: &str, client: &Client) -> Result<Shown, FlowError> {
-    let mut conn = app
-        .store()
-        .pool()
-        .acquire()
-        .await
-        .map_err(StoreError::from)?;
+    let mut conn = app.store().conn().await?;
     let row = load_bound(&mut conn, prompt_id, client).await?;
     match row.status.as_str() {
         "pending" if millis(now()) > row.expires_at => {
@@ -754,12 +750,7 @@ pub async fn submit(
     client: &Client,
     pairs: &[(String, String)],
 ) -> Result<Submitted, FlowError> {
-    let mut conn = app
-        .store()
-        .pool()
-        .acquire()
-        .await
-        .map_err(StoreError::from)?;
+    let mut conn = app.store().conn().await?;
     let row = load_bound(&mut conn, prompt_id, client).await?;
     let csrf = pairs
         .iter()
@@ -837,12 +828,7 @@ async fn record(
     if !detours::finish_prompt(&mut tx, &row.id, outcome, millis(now)).await? {
         // Another request answered first: show what it recorded.
         drop(tx);
-        let mut conn = app
-            .store()
-            .pool()
-            .acquire()
-            .await
-            .map_err(StoreError::from)?;
+        let mut conn = app.store().conn().await?;
         return after_answer(app, &mut conn, row, client)
             .await
             .map(Submitted::Next);
@@ -925,11 +911,6 @@ fn outcome_label(outcome: &str) -> &'static str {
 
 /// Marks prompts that were never answered as expired; returns how many.
 pub async fn sweep(app: &AppState) -> Result<u64, FlowError> {
-    let mut conn = app
-        .store()
-        .pool()
-        .acquire()
-        .await
-        .map_err(StoreError::from)?;
+    let mut conn = app.store().conn().await?;
     Ok(detours::expire_stale(&mut conn, millis(now())).await?)
 }

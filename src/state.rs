@@ -286,7 +286,7 @@ pub async fn import_pools(store: &Store, campaigns: &CampaignSet) -> Result<(), 
             message: format!("cannot read {}: {e}", path.display()),
         })?;
         let codes = crate::outcomes::coupon::read_codes(&text);
-        let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+        let mut conn = store.conn().await?;
         let now = crate::store::millis(time::OffsetDateTime::now_utc());
         let added = crate::store::coupons::import(&mut conn, &campaign.id, &codes, now).await?;
         if added > 0 {

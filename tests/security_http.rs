@@ -28,14 +28,6 @@ fn claims() -> Map<String, Value> {
     )
 }
 
-fn unsigned(header: Value, claims: &Map<String, Value>) -> String {
-    format!(
-        "{}.{}.",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(Value::Object(claims.clone()).to_string())
-    )
-}
-
 fn with(mut c: Map<String, Value>, key: &str, value: Value) -> Map<String, Value> {
     if value.is_null() {
         c.remove(key);

@@ -96,7 +96,7 @@ impl Deliverer {
         for d in &due {
             let result = self.attempt(config, d).await;
             let finished = millis(time::OffsetDateTime::now_utc());
-            let mut conn = app.store().pool().acquire().await?;
+            let mut conn = app.store().conn().await?;
             match result {
                 Ok(()) => {
                     outbox::delivered(&mut conn, &d.id, finished).await?;

@@ -84,6 +84,11 @@ impl Store {
         &self.pool
     }
 
+    /// A connection for reads and single statements.
+    pub async fn conn(&self) -> Result<sqlx::pool::PoolConnection<Sqlite>, StoreError> {
+        Ok(self.pool.acquire().await?)
+    }
+
     /// A write transaction (BEGIN IMMEDIATE).
     pub async fn write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)

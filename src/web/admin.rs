@@ -263,6 +263,20 @@ fn csv_cell(v: &Value) -> String {
     }
 }
 
+/// Rows (JSON objects with the same keys) as CSV with a header row.
+fn csv_body(rows: &[Value]) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    if let Some(Value::Object(first)) = rows.first() {
+        let _ = writer.write_record(first.keys());
+    }
+    for row in rows {
+        if let Value::Object(map) = row {
+            let _ = writer.write_record(map.values().map(csv_cell));
+        }
+    }
+    writer.into_inner().unwrap_or_default()
+}
+
 /// A page as JSON (`{items, next_cursor}`) or CSV (header row, `X-Next-Cursor` header).
 fn page<T: Serialize + Keyed>(items: Vec<T>, filter: &Filter, csv: bool, name: &str) -> Response {
     let full = i64::try_from(items.len()).unwrap_or(0) == filter.limit;
@@ -275,16 +289,7 @@ fn page<T: Serialize + Keyed>(items: Vec<T>, filter: &Filter, csv: bool, name: &
     if !csv {
         return Json(json!({"items": rows, "next_cursor": next})).into_response();
     }
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    if let Some(Value::Object(first)) = rows.first() {
-        let _ = writer.write_record(first.keys());
-    }
-    for row in &rows {
-        if let Value::Object(map) = row {
-            let _ = writer.write_record(map.values().map(csv_cell));
-        }
-    }
-    let body = writer.into_inner().unwrap_or_default();
+    let body = csv_body(&rows);
     let mut response = (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
@@ -305,12 +310,7 @@ fn page<T: Serialize + Keyed>(items: Vec<T>, filter: &Filter, csv: bool, name: &
 }
 
 async fn conn(state: &AppState) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, AdminError> {
-    Ok(state
-        .store()
-        .pool()
-        .acquire()
-        .await
-        .map_err(StoreError::from)?)
+    Ok(state.store().conn().await?)
 }
 
 fn query(
@@ -477,16 +477,7 @@ async fn campaigns(_: Admin, State(state): State<AppState>, q: Q) -> Result<Resp
         })
         .collect();
     if q.csv() {
-        let mut writer = csv::Writer::from_writer(Vec::new());
-        if let Some(Value::Object(first)) = rows.first() {
-            let _ = writer.write_record(first.keys());
-        }
-        for row in &rows {
-            if let Value::Object(map) = row {
-                let _ = writer.write_record(map.values().map(csv_cell));
-            }
-        }
-        let body = writer.into_inner().unwrap_or_default();
+        let body = csv_body(&rows);
         return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
     }
     Ok(Json(json!({"items": rows, "reload": reload})).into_response())

@@ -185,7 +185,7 @@ async fn metrics_page(State(state): State<AppState>) -> Response {
     let Some(handle) = crate::telemetry::handle() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "metrics are not available").into_response();
     };
-    if let Ok(mut conn) = state.store().pool().acquire().await {
+    if let Ok(mut conn) = state.store().conn().await {
         if let Ok(backlog) = crate::store::outbox::backlog(&mut conn).await {
             metrics::gauge!("interlude_outbox_backlog").set(backlog as f64);
         }
@@ -475,8 +475,16 @@ pub fn continue_page(
     nonce: &str,
 ) -> Result<Response, error::WebError> {
     let heading = strings::word(&back.locale, "continue_title").to_owned();
+    let set = state.campaigns();
+    let campaign = back.campaign.as_deref().and_then(|id| set.get(id));
     let view = ContinuePage {
-        chrome: Chrome::plain(&back.theme, &back.locale, nonce, &heading),
+        chrome: Chrome::after_campaign(
+            campaign.map(AsRef::as_ref),
+            &back.theme,
+            &back.locale,
+            nonce,
+            &heading,
+        ),
         heading,
         message: back
             .thanks

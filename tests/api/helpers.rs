@@ -432,3 +432,14 @@ pub async fn spawn_dev_app() -> (String, TempDir, reqwest::Client) {
     });
     (format!("http://{addr}"), dir, new_client())
 }
+
+/// A token with the given header and no signature (`alg: none` and the like).
+pub fn unsigned(header: Value, claims: &Map<String, Value>) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    format!(
+        "{}.{}.",
+        b64.encode(header.to_string()),
+        b64.encode(Value::Object(claims.clone()).to_string())
+    )
+}

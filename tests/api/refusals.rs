@@ -17,14 +17,6 @@ fn claims() -> Map<String, Value> {
     )
 }
 
-fn unsigned(header: Value, claims: &Map<String, Value>) -> String {
-    format!(
-        "{}.{}.",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(Value::Object(claims.clone()).to_string())
-    )
-}
-
 async fn assert_refused(app: &TestApp, token: &str, status: StatusCode, heading: &str) {
     let page = app.prompt(&random_state(), token).await;
     assert_eq!(page.status, status, "{}", page.html);
