@@ -15,7 +15,7 @@ pub fn is_rtl(locale: &str) -> bool {
 }
 
 /// Keys of the built-in words.
-pub const KEYS: [&str; 36] = [
+pub const KEYS: [&str; 40] = [
     "submit",
     "skip",
     "decline",
@@ -52,6 +52,10 @@ pub const KEYS: [&str; 36] = [
     "copy_button",
     "coupon_valid_until",
     "coupon_exhausted",
+    "error_prefix",
+    "copied",
+    "close_hint",
+    "coupon_title",
 ];
 
 fn en(key: &str) -> &'static str {
@@ -102,6 +106,10 @@ fn en(key: &str) -> &'static str {
         "copy_button" => "Copy code",
         "coupon_valid_until" => "Valid until {date}",
         "coupon_exhausted" => "Sorry, all codes have been handed out. Thank you for your interest!",
+        "error_prefix" => "Error",
+        "copied" => "Copied to the clipboard",
+        "close_hint" => "You can close this page.",
+        "coupon_title" => "Here is your code",
         _ => "",
     }
 }
@@ -156,6 +164,10 @@ fn de(key: &str) -> Option<&'static str> {
         "copy_button" => "Code kopieren",
         "coupon_valid_until" => "Gültig bis {date}",
         "coupon_exhausted" => "Leider sind alle Codes vergeben. Danke für Ihr Interesse!",
+        "error_prefix" => "Fehler",
+        "copied" => "In die Zwischenablage kopiert",
+        "close_hint" => "Sie können diese Seite schließen.",
+        "coupon_title" => "Hier ist Ihr Code",
         _ => return None,
     })
 }
@@ -208,6 +220,10 @@ fn fr(key: &str) -> Option<&'static str> {
         "copy_button" => "Copier le code",
         "coupon_valid_until" => "Valable jusqu’au {date}",
         "coupon_exhausted" => "Désolé, tous les codes ont été distribués. Merci de votre intérêt !",
+        "error_prefix" => "Erreur",
+        "copied" => "Copié dans le presse-papiers",
+        "close_hint" => "Vous pouvez fermer cette page.",
+        "coupon_title" => "Voici votre code",
         _ => return None,
     })
 }
@@ -262,6 +278,10 @@ fn es(key: &str) -> Option<&'static str> {
         "coupon_exhausted" => {
             "Lo sentimos, ya se han repartido todos los códigos. ¡Gracias por su interés!"
         }
+        "error_prefix" => "Error",
+        "copied" => "Copiado al portapapeles",
+        "close_hint" => "Puede cerrar esta página.",
+        "coupon_title" => "Aquí tiene su código",
         _ => return None,
     })
 }
@@ -310,6 +330,10 @@ fn ar(key: &str) -> Option<&'static str> {
         "copy_button" => "نسخ الرمز",
         "coupon_valid_until" => "صالح حتى {date}",
         "coupon_exhausted" => "عذرًا، تم توزيع جميع الرموز. شكرًا لاهتمامك!",
+        "error_prefix" => "خطأ",
+        "copied" => "تم النسخ إلى الحافظة",
+        "close_hint" => "يمكنك إغلاق هذه الصفحة.",
+        "coupon_title" => "إليك رمزك",
         _ => return None,
     })
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::strings;
+use super::{strings, theme};
 use crate::campaign::load::kind_name;
 use crate::campaign::{Bound, Campaign, Field, FieldType, Text};
 use crate::form::{FieldProblem, default_value};
@@ -53,21 +53,44 @@ impl Chrome {
         }
     }
 
+    /// Chrome of a page after a campaign (the return page): the campaign's branding when it
+    /// is still served in `theme`, else the theme alone.
+    pub fn after_campaign(
+        campaign: Option<&Campaign>,
+        theme: &str,
+        locale: &str,
+        nonce: &str,
+        page_title: &str,
+    ) -> Self {
+        match campaign {
+            Some(c) if c.presentation.theme == theme => {
+                Self::for_campaign(c, locale, nonce, page_title)
+            }
+            _ => Self::plain(theme, locale, nonce, page_title),
+        }
+    }
+
     /// Chrome of a campaign's page: its theme and branding.
     pub fn for_campaign(campaign: &Campaign, locale: &str, nonce: &str, page_title: &str) -> Self {
         let mut chrome = Self::plain(&campaign.presentation.theme, locale, nonce, page_title);
         let b = &campaign.presentation.branding;
         let mut css = String::new();
-        // Colours were checked to be `#rrggbb` when the campaign loaded.
+        // Colours were checked to be `#rrggbb` when the campaign loaded; they come after
+        // the theme's tokens in the page's <style>, so they win.
         for (var, value) in [
             ("--primary", &b.primary_color),
             ("--background", &b.background_color),
             ("--text", &b.text_color),
         ] {
-            if let Some(v) = value {
+            if let Some(v) = value.as_deref().filter(|v| theme::parse_color(v).is_some()) {
                 css.push_str(&format!("{var}: {v}; "));
             }
         }
+        // A brand colour behind the buttons' text: white or black, whichever reads better.
+        if let Some(rgb) = b.primary_color.as_deref().and_then(theme::parse_color) {
+            css.push_str(&format!("--primary-text: {};", theme::readable_on(rgb)));
+        }
+        let css = css.trim_end().to_owned();
         chrome.brand_css = (!css.is_empty()).then_some(css);
         chrome.logo_url = b.logo_url.clone();
         chrome

@@ -83,8 +83,16 @@ pub async fn show(
         Shown::MovedOn(next) => Ok(Redirect::to(&format!("/p/{next}")).into_response()),
         Shown::Done(back) => {
             let heading = strings::word(&back.locale, "done_title").to_owned();
+            let set = state.campaigns();
+            let campaign = back.campaign.as_deref().and_then(|id| set.get(id));
             let view = MessagePage {
-                chrome: Chrome::plain(&back.theme, &back.locale, &info.nonce, &heading),
+                chrome: Chrome::after_campaign(
+                    campaign.map(AsRef::as_ref),
+                    &back.theme,
+                    &back.locale,
+                    &info.nonce,
+                    &heading,
+                ),
                 heading,
                 message: strings::word(&back.locale, "done_text").to_owned(),
                 back: Some(BackForm {

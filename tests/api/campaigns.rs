@@ -173,7 +173,7 @@ fn each_broken_fixture_reports_its_problem_at_its_position() {
         ),
         (
             "unknown-theme",
-            "campaign.yaml:7:10: `presentation.theme`: unknown theme `fancy`; themes are: default",
+            "campaign.yaml:7:10: `presentation.theme`: unknown theme `fancy`; themes are: default, midnight",
         ),
         (
             "yaml-syntax",
