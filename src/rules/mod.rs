@@ -470,7 +470,7 @@ fn evaluate_history(rule: &HistoryRule, ctx: &Context<'_>) -> Verdict {
     {
         return Verdict::new(
             false,
-            format!("history: {scope} shown {shown} times, fewer than {n}"),
+            format!("history: {scope} shown {}, fewer than {n}", times(shown)),
         );
     }
     if let Some(n) = rule.shown_at_most
@@ -478,7 +478,7 @@ fn evaluate_history(rule: &HistoryRule, ctx: &Context<'_>) -> Verdict {
     {
         return Verdict::new(
             false,
-            format!("history: {scope} shown {shown} times, more than {n}"),
+            format!("history: {scope} shown {}, more than {n}", times(shown)),
         );
     }
     if let (Some(gap), Some(at)) = (rule.last_shown_more_than, last_shown)
@@ -506,10 +506,19 @@ fn evaluate_history(rule: &HistoryRule, ctx: &Context<'_>) -> Verdict {
     Verdict::new(
         true,
         format!(
-            "history: {scope} shown {shown} times, {}",
+            "history: {scope} shown {}, {}",
+            times(shown),
             if answered { "answered" } else { "not answered" }
         ),
     )
+}
+
+fn times(n: u32) -> String {
+    if n == 1 {
+        "1 time".to_owned()
+    } else {
+        format!("{n} times")
+    }
 }
 
 fn ago(d: Duration) -> String {

@@ -672,7 +672,7 @@ fn answered_true_needs_a_completion() {
     let done = history(vec![prompt(ME, 1, PromptStatus::Completed, NOW)]);
     let v = eval_with(&rule, &done, NOW);
     assert!(v.fires);
-    assert_reason(&v, &["shown 1 times, answered"]);
+    assert_reason(&v, &["shown 1 time, answered"]);
 }
 
 #[test]
@@ -773,7 +773,7 @@ fn shown_at_least_and_at_most_count_every_showing() {
     assert_reason(&v, &["shown 0 times, fewer than 2"]);
     let v = eval_with(&least, &shown(1), NOW);
     assert!(!v.fires);
-    assert_reason(&v, &["shown 1 times, fewer than 2"]);
+    assert_reason(&v, &["shown 1 time, fewer than 2"]);
     assert!(eval_with(&least, &shown(2), NOW).fires);
     assert!(eval_with(&least, &shown(5), NOW).fires);
 
