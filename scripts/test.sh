@@ -22,6 +22,20 @@ if [ ! -d examples/auth0/node_modules ]; then
   (cd examples/auth0 && npm ci --no-audit --no-fund)
 fi
 
+# Debian's Chromium and the browser tests' npm packages (tests/api/pages.rs runs
+# tests/browser/run.mjs: playwright-core drives /usr/bin/chromium, axe-core checks each page;
+# no browser is ever downloaded). DejaVu fonts carry the Arabic pages' glyphs.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "== installing chromium"
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y chromium fonts-dejavu-core
+fi
+if [ ! -f tests/browser/node_modules/playwright-core/package.json ] \
+  || [ ! -f tests/browser/node_modules/axe-core/axe.min.js ]; then
+  echo "== npm ci (tests/browser)"
+  (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -10,5 +10,6 @@ mod config;
 mod dev;
 mod helpers;
 mod outcomes;
+mod pages;
 mod refusals;
 mod round_trip;
