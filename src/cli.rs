@@ -40,9 +40,25 @@ fn load(dir: &Path, themes: Option<&Path>) -> Option<CampaignSet> {
 
 /// `interlude check DIR`: prints the problems, or a one-line summary when there are none.
 pub fn check(dir: &Path, themes: Option<&Path>) -> anyhow::Result<bool> {
+    // Theme tokens are linted too: the service would fall back to the default's.
+    let themes_ok = match themes_dir(themes) {
+        Some(themes) => match crate::render::Renderer::load(&themes) {
+            Ok(_) => true,
+            Err(problems) => {
+                for p in &problems.0 {
+                    eprintln!("{p}");
+                }
+                false
+            }
+        },
+        None => true,
+    };
     let Some(set) = load(dir, themes) else {
         return Ok(false);
     };
+    if !themes_ok {
+        return Ok(false);
+    }
     if set.is_empty() {
         eprintln!("{}: no campaign files (*.yaml, *.yml) found", dir.display());
         return Ok(false);

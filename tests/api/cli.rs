@@ -85,3 +85,27 @@ fn explain_names_the_deciding_condition_for_each_campaign() {
     assert_eq!(lines[3], "fires   marketing-consent: all 3 conditions held");
     assert_eq!(lines.last(), Some(&"chosen: marketing-consent"));
 }
+
+#[test]
+fn check_lints_theme_tokens_too() {
+    let themes = tempfile::tempdir().unwrap();
+    let broken = themes.path().join("default");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(
+        broken.join("theme.yaml"),
+        "name: Broken\ncolors:\n  primary: blue\n",
+    )
+    .unwrap();
+    let out = interlude(&[
+        "check",
+        "campaigns",
+        "--themes",
+        themes.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("theme.yaml") && stderr.contains("blue"),
+        "{stderr}"
+    );
+}
