@@ -233,7 +233,7 @@ async fn pick(
     };
     let mut pool = pool;
     loop {
-        let Some(chosen) = rules::choose(pool.iter(), &ctx, false).chosen else {
+        let Some(chosen) = rules::first_firing(pool.iter(), &ctx) else {
             return Ok(None);
         };
         // A campaign whose coupons ran out and that says `on_exhausted: skip` steps aside.

@@ -229,6 +229,44 @@ pub fn choose<'c>(
     Choice { chosen, verdicts }
 }
 
+/// The first of `campaigns` (already in priority order) that fires: the choice of
+/// [`choose`] without the explanations. This is the request path: it decides with
+/// [`holds`], which allocates nothing, so its cost per campaign is a few comparisons.
+pub fn first_firing<'c>(
+    campaigns: impl IntoIterator<Item = &'c Arc<Campaign>>,
+    ctx: &Context<'_>,
+) -> Option<Arc<Campaign>> {
+    campaigns
+        .into_iter()
+        .find(|c| campaign_fires(c, ctx))
+        .map(Arc::clone)
+}
+
+/// Whether one campaign fires: the decision of [`evaluate_campaign`] without its reason.
+pub fn campaign_fires(campaign: &Campaign, ctx: &Context<'_>) -> bool {
+    campaign.enabled
+        && campaign.schedule.from.is_none_or(|from| ctx.now >= from)
+        && campaign.schedule.until.is_none_or(|until| ctx.now < until)
+        && campaign
+            .trigger
+            .as_ref()
+            .is_none_or(|rule| holds(rule, ctx))
+}
+
+/// Whether a rule holds: the decision of [`evaluate`] without its reason (no allocation).
+/// Both share the tests of each condition, so they cannot disagree.
+pub fn holds(rule: &Rule, ctx: &Context<'_>) -> bool {
+    match rule {
+        Rule::All(rules) => rules.iter().all(|r| holds(r, ctx)),
+        Rule::Any(rules) => rules.iter().any(|r| holds(r, ctx)),
+        Rule::Not(inner) => !holds(inner, ctx),
+        Rule::Claim { path, test } => claim_holds(test, present(path, ctx.claims)),
+        Rule::History(h) => history_check(h, ctx).1.is_none(),
+        Rule::Rollout { basis_points, salt } => rollout_bucket(ctx.subject, salt) < *basis_points,
+        Rule::TosAccepted { document, version } => tos_accepted(ctx, document, version.as_deref()),
+    }
+}
+
 /// Whether one campaign fires: enabled, within its schedule, trigger holds.
 pub fn evaluate_campaign(campaign: &Campaign, ctx: &Context<'_>) -> Verdict {
     if !campaign.enabled {
@@ -302,9 +340,7 @@ pub fn evaluate(rule: &Rule, ctx: &Context<'_>) -> Verdict {
             )
         }
         Rule::TosAccepted { document, version } => {
-            let accepted = ctx.history.tos.iter().any(|t| {
-                t.document == *document && version.as_ref().is_none_or(|v| *v == t.version)
-            });
+            let accepted = tos_accepted(ctx, document, version.as_deref());
             let which = version.as_deref().unwrap_or("any version");
             Verdict::new(
                 accepted,
@@ -316,6 +352,13 @@ pub fn evaluate(rule: &Rule, ctx: &Context<'_>) -> Verdict {
             )
         }
     }
+}
+
+fn tos_accepted(ctx: &Context<'_>, document: &str, version: Option<&str>) -> bool {
+    ctx.history
+        .tos
+        .iter()
+        .any(|t| t.document == document && version.is_none_or(|v| v == t.version))
 }
 
 /// The user's stable rollout bucket for a campaign, 0..10_000.
@@ -341,23 +384,20 @@ fn brief(value: &Value) -> String {
     }
 }
 
-fn evaluate_claim(path: &ClaimPath, test: &ClaimTest, claims: &Value) -> Verdict {
-    let found = path.lookup(claims).filter(|v| !v.is_null());
-    let (name, expected) = describe(test);
+/// The claim at `path`, when present and not null.
+fn present<'v>(path: &ClaimPath, claims: &'v Value) -> Option<&'v Value> {
+    path.lookup(claims).filter(|v| !v.is_null())
+}
+
+/// Whether a claim test holds for the claim found (`None`: missing or null).
+fn claim_holds(test: &ClaimTest, found: Option<&Value>) -> bool {
     let Some(actual) = found else {
-        let fires = matches!(
+        return matches!(
             test,
             ClaimTest::Ne(_) | ClaimTest::NotIn(_) | ClaimTest::Exists(false)
         );
-        return Verdict::new(
-            fires,
-            format!(
-                "claim `{path}` is missing, so `{name}{expected}` {}",
-                held(fires)
-            ),
-        );
     };
-    let fires = match test {
+    match test {
         ClaimTest::Eq(v) => values_equal(actual, v),
         ClaimTest::Ne(v) => !values_equal(actual, v),
         ClaimTest::In(list) => list.iter().any(|v| values_equal(actual, v)),
@@ -376,6 +416,21 @@ fn evaluate_claim(path: &ClaimPath, test: &ClaimTest, claims: &Value) -> Verdict
             Value::String(s) => v.as_str().is_some_and(|needle| s.contains(needle)),
             _ => false,
         },
+    }
+}
+
+fn evaluate_claim(path: &ClaimPath, test: &ClaimTest, claims: &Value) -> Verdict {
+    let found = present(path, claims);
+    let fires = claim_holds(test, found);
+    let (name, expected) = describe(test);
+    let Some(actual) = found else {
+        return Verdict::new(
+            fires,
+            format!(
+                "claim `{path}` is missing, so `{name}{expected}` {}",
+                held(fires)
+            ),
+        );
     };
     Verdict::new(
         fires,
@@ -433,84 +488,120 @@ fn compare(a: &Value, b: &Value) -> Option<Ordering> {
     }
 }
 
-fn evaluate_history(rule: &HistoryRule, ctx: &Context<'_>) -> Verdict {
+/// What a user's history shows about one campaign.
+#[derive(Debug, Clone, Copy)]
+struct HistoryFacts {
+    shown: u32,
+    answered: bool,
+    last_shown: Option<OffsetDateTime>,
+    last_dismissed: Option<OffsetDateTime>,
+}
+
+/// The first part of a history rule that fails.
+#[derive(Debug, Clone, Copy)]
+enum HistoryMiss {
+    Answered,
+    ShownTooFew(u32),
+    ShownTooOften(u32),
+    ShownWithin(Duration, Duration),
+    DismissedWithin(Duration, Duration),
+}
+
+/// The facts of a history rule's campaign, and the first part of the rule that fails (none
+/// when the rule holds).
+fn history_check(rule: &HistoryRule, ctx: &Context<'_>) -> (HistoryFacts, Option<HistoryMiss>) {
     let relevant = ctx
         .history
         .prompts
         .iter()
         .filter(|p| p.campaign == rule.campaign && rule.version.is_none_or(|v| p.version == v));
-    let mut shown = 0u32;
-    let mut answered = false;
-    let mut last_shown: Option<OffsetDateTime> = None;
-    let mut last_dismissed: Option<OffsetDateTime> = None;
+    let mut facts = HistoryFacts {
+        shown: 0,
+        answered: false,
+        last_shown: None,
+        last_dismissed: None,
+    };
     for p in relevant {
-        shown = shown.saturating_add(1);
-        answered |= p.status == PromptStatus::Completed;
-        last_shown = last_shown.max(Some(p.shown_at));
+        facts.shown = facts.shown.saturating_add(1);
+        facts.answered |= p.status == PromptStatus::Completed;
+        facts.last_shown = facts.last_shown.max(Some(p.shown_at));
         if p.status.is_dismissal() {
-            last_dismissed = last_dismissed.max(Some(p.finished_at.unwrap_or(p.shown_at)));
+            facts.last_dismissed = facts
+                .last_dismissed
+                .max(Some(p.finished_at.unwrap_or(p.shown_at)));
         }
     }
+    let miss = if rule.answered.is_some_and(|want| facts.answered != want) {
+        Some(HistoryMiss::Answered)
+    } else if let Some(n) = rule.shown_at_least.filter(|n| facts.shown < *n) {
+        Some(HistoryMiss::ShownTooFew(n))
+    } else if let Some(n) = rule.shown_at_most.filter(|n| facts.shown > *n) {
+        Some(HistoryMiss::ShownTooOften(n))
+    } else if let (Some(gap), Some(at)) = (rule.last_shown_more_than, facts.last_shown)
+        && ctx.now - at <= gap
+    {
+        Some(HistoryMiss::ShownWithin(ctx.now - at, gap))
+    } else if let (Some(gap), Some(at)) = (rule.last_dismissed_more_than, facts.last_dismissed)
+        && ctx.now - at <= gap
+    {
+        Some(HistoryMiss::DismissedWithin(ctx.now - at, gap))
+    } else {
+        None
+    };
+    (facts, miss)
+}
+
+fn evaluate_history(rule: &HistoryRule, ctx: &Context<'_>) -> Verdict {
+    let (facts, miss) = history_check(rule, ctx);
     let scope = match rule.version {
         Some(v) => format!("`{}` v{v}", rule.campaign),
         None => format!("`{}`", rule.campaign),
     };
-    if let Some(want) = rule.answered
-        && answered != want
-    {
-        let what = if answered {
-            "was answered"
-        } else {
-            "was never answered"
-        };
-        return Verdict::new(false, format!("history: {scope} {what}"));
-    }
-    if let Some(n) = rule.shown_at_least
-        && shown < n
-    {
-        return Verdict::new(
+    let shown = facts.shown;
+    match miss {
+        Some(HistoryMiss::Answered) => {
+            let what = if facts.answered {
+                "was answered"
+            } else {
+                "was never answered"
+            };
+            Verdict::new(false, format!("history: {scope} {what}"))
+        }
+        Some(HistoryMiss::ShownTooFew(n)) => Verdict::new(
             false,
             format!("history: {scope} shown {}, fewer than {n}", times(shown)),
-        );
-    }
-    if let Some(n) = rule.shown_at_most
-        && shown > n
-    {
-        return Verdict::new(
+        ),
+        Some(HistoryMiss::ShownTooOften(n)) => Verdict::new(
             false,
             format!("history: {scope} shown {}, more than {n}", times(shown)),
-        );
-    }
-    if let (Some(gap), Some(at)) = (rule.last_shown_more_than, last_shown)
-        && ctx.now - at <= gap
-    {
-        return Verdict::new(
+        ),
+        Some(HistoryMiss::ShownWithin(since, gap)) => Verdict::new(
             false,
             format!(
                 "history: {scope} last shown {} ago, within {gap}",
-                ago(ctx.now - at)
+                ago(since)
             ),
-        );
-    }
-    if let (Some(gap), Some(at)) = (rule.last_dismissed_more_than, last_dismissed)
-        && ctx.now - at <= gap
-    {
-        return Verdict::new(
+        ),
+        Some(HistoryMiss::DismissedWithin(since, gap)) => Verdict::new(
             false,
             format!(
                 "history: {scope} last dismissed {} ago, within {gap}",
-                ago(ctx.now - at)
+                ago(since)
             ),
-        );
-    }
-    Verdict::new(
-        true,
-        format!(
-            "history: {scope} shown {}, {}",
-            times(shown),
-            if answered { "answered" } else { "not answered" }
         ),
-    )
+        None => Verdict::new(
+            true,
+            format!(
+                "history: {scope} shown {}, {}",
+                times(shown),
+                if facts.answered {
+                    "answered"
+                } else {
+                    "not answered"
+                }
+            ),
+        ),
+    }
 }
 
 fn times(n: u32) -> String {

@@ -69,9 +69,23 @@ fn ctx<'a>(claims: &'a Value, history: &'a History) -> Context<'a> {
     }
 }
 
+/// Evaluates `rule` in `ctx`, and checks that the request path's [`holds`] decides the same.
+#[track_caller]
+fn decide(rule: &Rule, ctx: &Context<'_>) -> Verdict {
+    let verdict = evaluate(rule, ctx);
+    assert_eq!(
+        holds(rule, ctx),
+        verdict.fires,
+        "holds() and evaluate() disagree ({})",
+        verdict.reason
+    );
+    verdict
+}
+
 /// Evaluates `rule` against `claims`, no history.
+#[track_caller]
 fn check(rule: &Rule, claims: &Value) -> Verdict {
-    evaluate(rule, &ctx(claims, &NO_HISTORY))
+    decide(rule, &ctx(claims, &NO_HISTORY))
 }
 
 /// Compiles the YAML trigger and evaluates it against `claims`, no history.
@@ -125,8 +139,9 @@ fn tos(records: &[(&str, &str)]) -> History {
     }
 }
 
+#[track_caller]
 fn eval_with(rule: &Rule, history: &History, now: OffsetDateTime) -> Verdict {
-    evaluate(
+    decide(
         rule,
         &Context {
             claims: &Value::Null,
@@ -137,16 +152,22 @@ fn eval_with(rule: &Rule, history: &History, now: OffsetDateTime) -> Verdict {
     )
 }
 
+#[track_caller]
 fn at(campaign: &Campaign, now: OffsetDateTime) -> Verdict {
-    evaluate_campaign(
-        campaign,
-        &Context {
-            claims: &json!({}),
-            subject: ALICE,
-            history: &NO_HISTORY,
-            now,
-        },
-    )
+    let ctx = Context {
+        claims: &json!({}),
+        subject: ALICE,
+        history: &NO_HISTORY,
+        now,
+    };
+    let verdict = evaluate_campaign(campaign, &ctx);
+    assert_eq!(
+        campaign_fires(campaign, &ctx),
+        verdict.fires,
+        "{}",
+        verdict.reason
+    );
+    verdict
 }
 
 #[track_caller]
@@ -1635,6 +1656,14 @@ fn explain_all_collects_every_verdict_and_keeps_the_first_winner() {
         Some("second")
     );
     assert_eq!(quick.verdicts.len(), 2);
+
+    // The request path picks the same winner without the explanations.
+    assert_eq!(
+        first_firing(set.iter(), &ctx(&claims, &NO_HISTORY))
+            .map(|c| c.id.clone())
+            .as_deref(),
+        Some("second")
+    );
 }
 
 #[test]
@@ -1652,9 +1681,12 @@ fn choose_uses_history_to_move_on_to_the_next_campaign() {
     ]);
     let claims = json!({});
     let chosen = |h: &History| {
-        choose(set.iter(), &ctx(&claims, h), false)
+        let picked = choose(set.iter(), &ctx(&claims, h), false)
             .chosen
-            .map(|c| c.id.clone())
+            .map(|c| c.id.clone());
+        let fast = first_firing(set.iter(), &ctx(&claims, h)).map(|c| c.id.clone());
+        assert_eq!(picked, fast, "choose() and first_firing() disagree");
+        picked
     };
     assert_eq!(chosen(&NO_HISTORY).as_deref(), Some("step-one"));
     let one = history(vec![prompt("step-one", 1, PromptStatus::Completed, NOW)]);
