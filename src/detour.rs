@@ -641,13 +641,17 @@ fn way_back(app: &AppState, row: &PromptRow, client: &Client) -> Option<Box<Retu
         .map(Box::new)
 }
 
-async fn expire(
-    app: &AppState,
-    conn: &mut SqliteConnection,
-    row: &PromptRow,
-    client: &Client,
-) -> FlowError {
-    let _ = detours::finish_prompt(conn, &row.id, "expired", millis(now())).await;
+/// Marks a prompt expired (best effort: the sweep catches what this misses). Like every
+/// write, it goes through the store's writer rather than a pool connection, which would
+/// wait on SQLite's busy handler behind the writer's batches.
+async fn expire(app: &AppState, row: &PromptRow, client: &Client) -> FlowError {
+    if let Ok(mut tx) = app.store().write().await
+        && detours::finish_prompt(&mut tx, &row.id, "expired", millis(now()))
+            .await
+            .is_ok()
+    {
+        let _ = tx.commit().await;
+    }
     FlowError::Expired {
         back: way_back(app, row, client),
     }
@@ -658,9 +662,7 @@ pub async fn show(app: &AppState, prompt_id: &str, client: &Client) -> Result<Sh
     let mut conn = app.store().conn().await?;
     let row = load_bound(&mut conn, prompt_id, client).await?;
     match row.status.as_str() {
-        "pending" if millis(now()) > row.expires_at => {
-            Err(expire(app, &mut conn, &row, client).await)
-        }
+        "pending" if millis(now()) > row.expires_at => Err(expire(app, &row, client).await),
         "pending" => {
             let campaign = app
                 .campaign_for(&row.campaign, row.campaign_version)
@@ -762,7 +764,7 @@ pub async fn submit(
     }
     match row.status.as_str() {
         "pending" if millis(now()) > row.expires_at => {
-            return Err(expire(app, &mut conn, &row, client).await);
+            return Err(expire(app, &row, client).await);
         }
         "pending" => {}
         "expired" => {
@@ -826,8 +828,9 @@ async fn record(
     let now = now();
     let mut tx = app.store().write().await?;
     if !detours::finish_prompt(&mut tx, &row.id, outcome, millis(now)).await? {
-        // Another request answered first: show what it recorded.
-        drop(tx);
+        // Another request answered first: show what it recorded, once it is committed
+        // (committing nothing waits for the batch that may hold that answer).
+        tx.commit().await.map_err(StoreError::from)?;
         let mut conn = app.store().conn().await?;
         return after_answer(app, &mut conn, row, client)
             .await
@@ -911,6 +914,8 @@ fn outcome_label(outcome: &str) -> &'static str {
 
 /// Marks prompts that were never answered as expired; returns how many.
 pub async fn sweep(app: &AppState) -> Result<u64, FlowError> {
-    let mut conn = app.store().conn().await?;
-    Ok(detours::expire_stale(&mut conn, millis(now())).await?)
+    let mut tx = app.store().write().await?;
+    let expired = detours::expire_stale(&mut tx, millis(now())).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(expired)
 }

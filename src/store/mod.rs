@@ -2,11 +2,11 @@
 //!
 //! Functions take a connection or a transaction, so a handler decides what is atomic.
 //! SQLite runs in WAL mode with `synchronous = FULL`: a committed answer survives a crash
-//! of the process and of the machine. Write transactions begin IMMEDIATE so concurrent
-//! writers queue on the busy timeout instead of failing to upgrade a read lock. Within one
-//! process, writers first take their turn in a fair queue ([`Store::write`]): SQLite's busy
-//! handler waits by sleeping (1, 2, 5, 10 … 100 ms), which under load turns a 1 ms write
-//! into tail latencies of a second; the busy timeout remains for other processes.
+//! of the process and of the machine. Writes go through [`Store::write`], which queues this
+//! process's writers fairly on one connection and commits the transactions that queued up
+//! together, one fsync for all (see `writer`): SQLite's own busy handler waits by sleeping
+//! (1, 2, 5, 10 … 100 ms), and one fsync per request would cap answers at the disk's rate.
+//! The busy timeout remains for other processes.
 
 pub mod admin;
 pub mod consents;
@@ -14,16 +14,17 @@ pub mod coupons;
 pub mod detours;
 pub mod history;
 pub mod outbox;
+pub mod writer;
 
-use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::{ConnectOptions, Sqlite, SqlitePool};
 use time::OffsetDateTime;
-use tokio::sync::{Mutex, OwnedMutexGuard};
+
+pub use self::writer::WriteTx;
+use self::writer::Writer;
 
 /// Storage failures. Unique-key conflicts are told apart because callers act on them.
 #[derive(Debug, thiserror::Error)]
@@ -55,43 +56,8 @@ impl From<sqlx::Error> for StoreError {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
-    /// The writers' queue (first come, first served).
-    writers: Arc<Mutex<()>>,
-}
-
-/// A write transaction that holds this process's turn to write until it commits or drops.
-/// It derefs to the connection, as `Transaction` does.
-#[derive(Debug)]
-pub struct WriteTx {
-    // Dropped first: an uncommitted transaction is rolled back before the turn passes on.
-    tx: Transaction<'static, Sqlite>,
-    _turn: OwnedMutexGuard<()>,
-}
-
-impl WriteTx {
-    /// Commits.
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
-    }
-
-    /// Rolls back.
-    pub async fn rollback(self) -> Result<(), sqlx::Error> {
-        self.tx.rollback().await
-    }
-}
-
-impl Deref for WriteTx {
-    type Target = SqliteConnection;
-
-    fn deref(&self) -> &SqliteConnection {
-        &self.tx
-    }
-}
-
-impl DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.tx
-    }
+    /// All writes of this process (group commit).
+    writer: Writer,
 }
 
 /// Milliseconds since the epoch.
@@ -116,13 +82,11 @@ impl Store {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store {
-            pool,
-            writers: Arc::new(Mutex::new(())),
-        })
+        let writer = Writer::new(options.connect().await?);
+        Ok(Store { pool, writer })
     }
 
     /// The pool, for reads.
@@ -135,11 +99,10 @@ impl Store {
         Ok(self.pool.acquire().await?)
     }
 
-    /// A write transaction (BEGIN IMMEDIATE), after the writers before it in this process.
+    /// A write transaction, after the writers before it in this process. Its `commit()`
+    /// returns once it is durably committed (with the transactions that queued meanwhile).
     pub async fn write(&self) -> Result<WriteTx, StoreError> {
-        let turn = Arc::clone(&self.writers).lock_owned().await;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(WriteTx { tx, _turn: turn })
+        Ok(self.writer.begin().await?)
     }
 
     /// Whether the database answers.

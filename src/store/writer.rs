@@ -1,0 +1,439 @@
+//! Group commit: every write transaction of this process runs on one connection, and the
+//! transactions that queue up while one runs share its durable commit.
+//!
+//! With `synchronous = FULL` each COMMIT waits for the disk (an fsync of the WAL), and only
+//! one connection can hold SQLite's write lock, so one transaction per request caps writes
+//! at one fsync each, whatever the number of cores. Here a write transaction is a SAVEPOINT
+//! inside a batch transaction (BEGIN IMMEDIATE … COMMIT). Its `commit()` releases the
+//! savepoint and returns once the batch is committed, so it returns only when its data is on
+//! disk, as before; the batch commits as soon as no other writer is waiting, or when
+//! [`MAX_BATCH`] transactions have joined it. A transaction dropped without commit (or whose
+//! statement failed) is rolled back to its savepoint and leaves the batch unharmed; should
+//! SQLite roll back the whole batch, every transaction in it is told its commit failed.
+//! Readers on other connections only ever see committed batches.
+//!
+//! The steps that change the batch (begin, release, commit) run in tasks of their own, so a
+//! request that is cancelled half-way (a client that hangs up) cannot leave it half-done.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sqlx::SqliteConnection;
+use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
+
+/// Most write transactions committed together: bounds how long the first of them waits.
+pub const MAX_BATCH: usize = 16;
+
+/// The writer connection and its batch.
+#[derive(Debug)]
+struct Batch {
+    conn: SqliteConnection,
+    /// A batch transaction is open.
+    open: bool,
+    /// A write transaction ended uncommitted: its savepoint is undone before anything else.
+    abandoned: bool,
+    /// Transactions released into the open batch, waiting for its commit.
+    waiters: Vec<oneshot::Sender<Result<(), String>>>,
+}
+
+/// The writer of a store; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    batch: Arc<Mutex<Batch>>,
+    /// Tasks waiting for a turn: while any are, the batch stays open for them.
+    queued: Arc<AtomicUsize>,
+}
+
+async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), sqlx::Error> {
+    sqlx::query(sql).execute(conn).await.map(|_| ())
+}
+
+impl Batch {
+    /// Whether SQLite still has the batch transaction open (`BEGIN` fails inside one).
+    async fn still_open(&mut self) -> bool {
+        match exec(&mut self.conn, "BEGIN").await {
+            Ok(()) => {
+                let _ = exec(&mut self.conn, "ROLLBACK").await;
+                false
+            }
+            Err(_) => true,
+        }
+    }
+
+    /// Tells every transaction waiting on the batch how it ended.
+    fn notify(&mut self, result: &Result<(), String>) {
+        for waiter in self.waiters.drain(..) {
+            let _ = waiter.send(result.clone());
+        }
+    }
+
+    /// Undoes an abandoned transaction's savepoint. Should the batch itself be gone (SQLite
+    /// rolls a whole transaction back on some errors), its waiters learn their commit failed.
+    async fn undo_abandoned(&mut self) {
+        if !std::mem::take(&mut self.abandoned) || !self.open {
+            return;
+        }
+        let mut undone = exec(&mut self.conn, "ROLLBACK TO write_tx").await;
+        if undone.is_ok() {
+            undone = exec(&mut self.conn, "RELEASE write_tx").await;
+        }
+        if undone.is_err() && !self.still_open().await {
+            self.open = false;
+            self.notify(&Err("the batch transaction was rolled back".into()));
+        }
+    }
+
+    /// Opens a batch if none is, then the transaction's savepoint.
+    async fn start(&mut self) -> Result<(), sqlx::Error> {
+        self.undo_abandoned().await;
+        if !self.open {
+            if exec(&mut self.conn, "BEGIN IMMEDIATE").await.is_err() {
+                // A transaction nobody waits for (none can be, the batch being closed) is
+                // in the way: roll it back and try once more.
+                let _ = exec(&mut self.conn, "ROLLBACK").await;
+                exec(&mut self.conn, "BEGIN IMMEDIATE").await?;
+            }
+            self.open = true;
+        }
+        exec(&mut self.conn, "SAVEPOINT write_tx").await
+    }
+
+    /// Commits the batch when no other writer is waiting to join it, or when it is full.
+    async fn settle(&mut self, queued: &AtomicUsize) {
+        if !self.open || (queued.load(Ordering::SeqCst) > 0 && self.waiters.len() < MAX_BATCH) {
+            return;
+        }
+        self.open = false;
+        let result = if self.waiters.is_empty() {
+            exec(&mut self.conn, "ROLLBACK").await
+        } else {
+            exec(&mut self.conn, "COMMIT").await
+        };
+        if result.is_err() {
+            // A COMMIT that failed may leave the transaction open.
+            let _ = exec(&mut self.conn, "ROLLBACK").await;
+        }
+        self.notify(&result.map_err(|e| e.to_string()));
+    }
+}
+
+/// A turn at the writer. Dropped while its transaction's savepoint is open, the transaction
+/// is marked abandoned and a task makes sure the batch is still settled.
+#[derive(Debug)]
+struct Turn {
+    batch: OwnedMutexGuard<Batch>,
+    writer: Writer,
+    in_transaction: bool,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if self.in_transaction {
+            self.batch.abandoned = true;
+            self.writer.spawn_settle();
+        }
+    }
+}
+
+/// Counts a task as queued until it has its turn; given up while queued, it makes sure
+/// someone still settles the batch that waited for it.
+struct Queued {
+    writer: Writer,
+    served: bool,
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        self.writer.queued.fetch_sub(1, Ordering::SeqCst);
+        if !self.served {
+            self.writer.spawn_settle();
+        }
+    }
+}
+
+impl Writer {
+    /// The writer over `conn`, a connection of its own.
+    pub fn new(conn: SqliteConnection) -> Writer {
+        Writer {
+            batch: Arc::new(Mutex::new(Batch {
+                conn,
+                open: false,
+                abandoned: false,
+                waiters: Vec::new(),
+            })),
+            queued: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    async fn turn(&self) -> Turn {
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        let mut queued = Queued {
+            writer: self.clone(),
+            served: false,
+        };
+        let batch = Arc::clone(&self.batch).lock_owned().await;
+        queued.served = true;
+        Turn {
+            batch,
+            writer: self.clone(),
+            in_transaction: false,
+        }
+    }
+
+    /// Begins a write transaction: a savepoint in the open batch, or in a new one.
+    pub async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
+        let writer = self.clone();
+        let (give, take) = oneshot::channel();
+        tokio::spawn(async move {
+            let mut turn = writer.turn().await;
+            match turn.batch.start().await {
+                Ok(()) => {
+                    turn.in_transaction = true;
+                    // If the caller is gone, the turn comes back and is dropped (abandoned).
+                    let _ = give.send(Ok(turn));
+                }
+                Err(e) => {
+                    turn.batch.settle(&writer.queued).await;
+                    let _ = give.send(Err(e));
+                }
+            }
+        });
+        match take.await {
+            Ok(Ok(turn)) => Ok(WriteTx { turn }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(stopped()),
+        }
+    }
+
+    /// Takes a turn only to undo what was abandoned and settle the batch.
+    fn spawn_settle(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let writer = self.clone();
+        runtime.spawn(async move {
+            let mut turn = writer.turn().await;
+            turn.batch.undo_abandoned().await;
+            turn.batch.settle(&writer.queued).await;
+        });
+    }
+}
+
+fn stopped() -> sqlx::Error {
+    sqlx::Error::Protocol("the write was not committed: the writer stopped".into())
+}
+
+/// A write transaction; it derefs to the writer connection, as `sqlx::Transaction` does.
+/// Dropped without [`WriteTx::commit`], it is rolled back.
+#[derive(Debug)]
+pub struct WriteTx {
+    turn: Turn,
+}
+
+impl WriteTx {
+    /// Commits: returns once the batch holding this transaction is durably committed.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        let mut turn = self.turn;
+        let (done, outcome) = oneshot::channel();
+        tokio::spawn(async move {
+            turn.in_transaction = false;
+            let queued = Arc::clone(&turn.writer.queued);
+            match exec(&mut turn.batch.conn, "RELEASE write_tx").await {
+                Ok(()) => {
+                    turn.batch.waiters.push(done);
+                    turn.batch.settle(&queued).await;
+                }
+                Err(e) => {
+                    turn.batch.abandoned = true;
+                    turn.batch.undo_abandoned().await;
+                    turn.batch.settle(&queued).await;
+                    let _ = done.send(Err(e.to_string()));
+                }
+            }
+            // The turn passes on: writers queued behind join this batch (or commit it).
+        });
+        match outcome.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(sqlx::Error::Protocol(format!(
+                "the write was not committed: {message}"
+            ))),
+            Err(_) => Err(stopped()),
+        }
+    }
+
+    /// Rolls back.
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        let mut turn = self.turn;
+        let (done, finished) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            turn.in_transaction = false;
+            turn.batch.abandoned = true;
+            turn.batch.undo_abandoned().await;
+            let queued = Arc::clone(&turn.writer.queued);
+            turn.batch.settle(&queued).await;
+            let _ = done.send(());
+        });
+        let _ = finished.await;
+        Ok(())
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        &self.turn.batch.conn
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.turn.batch.conn
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+    use std::time::Duration;
+
+    use sqlx::ConnectOptions;
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+
+    use super::*;
+
+    /// A writer and a separate reader connection on a fresh database with `t (k UNIQUE)`.
+    async fn setup() -> (tempfile::TempDir, Writer, SqliteConnection) {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let options = SqliteConnectOptions::from_str(&format!(
+            "sqlite://{}",
+            dir.path().join("w.db").display()
+        ))
+        .expect("a database URL")
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(10));
+        let mut reader = options.connect().await.expect("a reader");
+        sqlx::query("CREATE TABLE t (k TEXT NOT NULL UNIQUE)")
+            .execute(&mut reader)
+            .await
+            .expect("a table");
+        let writer = Writer::new(options.connect().await.expect("a writer"));
+        (dir, writer, reader)
+    }
+
+    async fn keys(reader: &mut SqliteConnection) -> Vec<String> {
+        sqlx::query_scalar("SELECT k FROM t ORDER BY k")
+            .fetch_all(reader)
+            .await
+            .expect("a read")
+    }
+
+    async fn insert(tx: &mut WriteTx, k: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO t (k) VALUES (?)")
+            .bind(k.to_owned())
+            .execute(&mut **tx)
+            .await
+            .map(|_| ())
+    }
+
+    #[tokio::test]
+    async fn a_commit_is_visible_to_other_connections_when_it_returns() {
+        let (_dir, writer, mut reader) = setup().await;
+        let mut tx = writer.begin().await.expect("begin");
+        insert(&mut tx, "a").await.expect("insert");
+        assert!(keys(&mut reader).await.is_empty(), "not before the commit");
+        tx.commit().await.expect("commit");
+        assert_eq!(keys(&mut reader).await, ["a"]);
+    }
+
+    #[tokio::test]
+    async fn concurrent_writers_all_commit_and_failures_leave_the_others_alone() {
+        let (_dir, writer, mut reader) = setup().await;
+        let mut tasks = Vec::new();
+        for n in 0..60 {
+            let writer = writer.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut tx = writer.begin().await.expect("begin");
+                insert(&mut tx, &format!("k{n:02}")).await.expect("insert");
+                match n % 3 {
+                    // Committed.
+                    0 => tx.commit().await.map(|()| true),
+                    // A statement fails (duplicate key): the transaction is dropped.
+                    1 => {
+                        let again = insert(&mut tx, &format!("k{n:02}")).await;
+                        assert!(again.is_err(), "a duplicate key is refused");
+                        Ok(false)
+                    }
+                    // Rolled back explicitly.
+                    _ => tx.rollback().await.map(|()| false),
+                }
+            }));
+        }
+        let mut expected = Vec::new();
+        for (n, task) in tasks.into_iter().enumerate() {
+            if task.await.expect("a writer task").expect("no commit fails") {
+                expected.push(format!("k{n:02}"));
+            }
+        }
+        assert_eq!(keys(&mut reader).await, expected);
+    }
+
+    #[tokio::test]
+    async fn an_uncommitted_transaction_is_undone_and_the_batch_goes_on() {
+        let (_dir, writer, mut reader) = setup().await;
+        let mut first = writer.begin().await.expect("begin");
+        insert(&mut first, "kept").await.expect("insert");
+        // Queued behind the first: the first's commit leaves the batch open for it.
+        let second = {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                let mut tx = writer.begin().await.expect("begin");
+                insert(&mut tx, "dropped").await.expect("insert");
+                drop(tx);
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let committed = tokio::spawn(first.commit());
+        second.await.expect("the second writer");
+        tokio::time::timeout(Duration::from_secs(10), committed)
+            .await
+            .expect("the batch is committed by someone")
+            .expect("a task")
+            .expect("commit");
+        assert_eq!(keys(&mut reader).await, ["kept"]);
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_request_does_not_stall_the_writer() {
+        let (_dir, writer, mut reader) = setup().await;
+        let holder = writer.begin().await.expect("begin");
+        // A writer that gives up while queued, and one cancelled mid-transaction.
+        let queued = {
+            let writer = writer.clone();
+            tokio::spawn(async move { writer.begin().await.map(drop) })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        queued.abort();
+        drop(holder);
+        let cancelled = {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                let mut tx = writer.begin().await.expect("begin");
+                insert(&mut tx, "cancelled").await.expect("insert");
+                std::future::pending::<()>().await;
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        cancelled.abort();
+        let mut tx = tokio::time::timeout(Duration::from_secs(10), writer.begin())
+            .await
+            .expect("the writer is free again")
+            .expect("begin");
+        insert(&mut tx, "after").await.expect("insert");
+        tx.commit().await.expect("commit");
+        assert_eq!(keys(&mut reader).await, ["after"]);
+    }
+}
