@@ -271,16 +271,22 @@ pub async fn start(
     let browser_hash = client.browser_hash();
     let detour_id = random_id();
 
+    // The choice reads the history on a pooled connection, so the write transaction, of
+    // which there is one at a time, holds only the inserts. (Two logins of one user at the
+    // same instant may both see the history without the other's prompt.)
+    let chosen = {
+        let mut conn = app.store().conn().await?;
+        pick(
+            &mut conn,
+            &set,
+            &inbound.issuer,
+            &inbound.subject,
+            &inbound.claims,
+            &[],
+        )
+        .await?
+    };
     let mut tx = app.store().write().await?;
-    let chosen = pick(
-        &mut tx,
-        &set,
-        &inbound.issuer,
-        &inbound.subject,
-        &inbound.claims,
-        &[],
-    )
-    .await?;
     let inserted = detours::insert_detour(
         &mut tx,
         &NewDetour {
