@@ -8,6 +8,12 @@ use crate::rules::{History, PastPrompt, PromptStatus, TosRecord};
 /// How many past prompts the rules see at most (newest first): bounds the work per request.
 pub const MAX_HISTORY: i64 = 500;
 
+/// A user's prompts, newest first. The limit ([`MAX_HISTORY`]) is written into the SQL: a
+/// bound `LIMIT ?` makes SQLite (3.47+) re-prepare the statement every time it is bound.
+const PROMPTS_SQL: &str =
+    "SELECT campaign, campaign_version, status, shown_at, finished_at FROM prompts
+     WHERE issuer = ? AND subject = ? ORDER BY shown_at DESC LIMIT 500";
+
 /// Parses a stored status.
 pub fn parse_status(s: &str) -> Result<PromptStatus, StoreError> {
     Ok(match s {
@@ -41,15 +47,11 @@ pub async fn load(
     issuer: &str,
     subject: &str,
 ) -> Result<History, StoreError> {
-    let rows = sqlx::query(
-        "SELECT campaign, campaign_version, status, shown_at, finished_at FROM prompts
-         WHERE issuer = ? AND subject = ? ORDER BY shown_at DESC LIMIT ?",
-    )
-    .bind(issuer)
-    .bind(subject)
-    .bind(MAX_HISTORY)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows = sqlx::query(PROMPTS_SQL)
+        .bind(issuer)
+        .bind(subject)
+        .fetch_all(&mut *conn)
+        .await?;
     let mut prompts = Vec::with_capacity(rows.len());
     for row in rows {
         let version: i64 = row.try_get("campaign_version")?;
@@ -80,4 +82,12 @@ pub async fn load(
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
     Ok(History { prompts, tos })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_written_limit_is_max_history() {
+        assert!(super::PROMPTS_SQL.ends_with(&format!("LIMIT {}", super::MAX_HISTORY)));
+    }
 }
