@@ -173,6 +173,11 @@ async function checkLabels(page, where) {
 /** After a refused answer: the summary is an alert, has focus, links to each field, and each
  * invalid control is described by its message. */
 async function checkErrors(page, run, where) {
+  // Autofocus is applied after load; on a busy machine that can take a moment. Wait for it
+  // (up to 5 s) before checking, so the check fails only when focus never arrives.
+  await page
+    .waitForFunction(() => document.activeElement === document.getElementById('error-summary'), null, { timeout: 5000 })
+    .catch(() => {});
   const state = await page.evaluate(() => {
     const summary = document.getElementById('error-summary');
     const invalid = [...document.querySelectorAll('[aria-invalid="true"]')].map((el) => {
