@@ -222,6 +222,25 @@ pub fn machine_busy() -> Option<Duration> {
     Some(Duration::from_millis(busy * 10))
 }
 
+/// Waits, up to `at_most`, until the rest of the machine uses less than `limit` % of a core
+/// (sampled over half a second, while the bench itself is idle).
+pub async fn settle(limit: f64, at_most: Duration) {
+    let deadline = Instant::now() + at_most;
+    while Instant::now() < deadline {
+        let (Some(a), t) = (machine_busy(), Instant::now()) else {
+            return;
+        };
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let Some(b) = machine_busy() else {
+            return;
+        };
+        let pct = b.saturating_sub(a).as_secs_f64() * 100.0 / t.elapsed().as_secs_f64();
+        if pct <= limit {
+            return;
+        }
+    }
+}
+
 /// A `perf record` attached to a server for the measured window.
 pub struct PerfRecord(Child);
 
