@@ -236,31 +236,65 @@ pub fn first_firing<'c>(
     campaigns: impl IntoIterator<Item = &'c Arc<Campaign>>,
     ctx: &Context<'_>,
 ) -> Option<Arc<Campaign>> {
+    let mut seen = Lookups::default();
     campaigns
         .into_iter()
-        .find(|c| campaign_fires(c, ctx))
+        .find(|c| fires_with(c, ctx, &mut seen))
         .map(Arc::clone)
 }
 
 /// Whether one campaign fires: the decision of [`evaluate_campaign`] without its reason.
 pub fn campaign_fires(campaign: &Campaign, ctx: &Context<'_>) -> bool {
+    fires_with(campaign, ctx, &mut Lookups::default())
+}
+
+fn fires_with<'r, 'v>(
+    campaign: &'r Campaign,
+    ctx: &Context<'v>,
+    seen: &mut Lookups<'r, 'v>,
+) -> bool {
     campaign.enabled
         && campaign.schedule.from.is_none_or(|from| ctx.now >= from)
         && campaign.schedule.until.is_none_or(|until| ctx.now < until)
         && campaign
             .trigger
             .as_ref()
-            .is_none_or(|rule| holds(rule, ctx))
+            .is_none_or(|rule| holds_with(rule, ctx, seen))
+}
+
+/// The claims one choice has looked up: campaigns mostly test the same few claims, and a
+/// lookup in the token's claims hashes each key on the way (SipHash). Bounded, so a set
+/// whose campaigns all test different claims costs a short scan at most.
+#[derive(Default)]
+struct Lookups<'r, 'v>(Vec<(&'r ClaimPath, Option<&'v Value>)>);
+
+impl<'r, 'v> Lookups<'r, 'v> {
+    const MAX: usize = 32;
+
+    fn claim(&mut self, path: &'r ClaimPath, claims: &'v Value) -> Option<&'v Value> {
+        if let Some((_, found)) = self.0.iter().find(|(p, _)| p.same_claim(path)) {
+            return *found;
+        }
+        let found = present(path, claims);
+        if self.0.len() < Self::MAX {
+            self.0.push((path, found));
+        }
+        found
+    }
 }
 
 /// Whether a rule holds: the decision of [`evaluate`] without its reason (no allocation).
 /// Both share the tests of each condition, so they cannot disagree.
 pub fn holds(rule: &Rule, ctx: &Context<'_>) -> bool {
+    holds_with(rule, ctx, &mut Lookups::default())
+}
+
+fn holds_with<'r, 'v>(rule: &'r Rule, ctx: &Context<'v>, seen: &mut Lookups<'r, 'v>) -> bool {
     match rule {
-        Rule::All(rules) => rules.iter().all(|r| holds(r, ctx)),
-        Rule::Any(rules) => rules.iter().any(|r| holds(r, ctx)),
-        Rule::Not(inner) => !holds(inner, ctx),
-        Rule::Claim { path, test } => claim_holds(test, present(path, ctx.claims)),
+        Rule::All(rules) => rules.iter().all(|r| holds_with(r, ctx, seen)),
+        Rule::Any(rules) => rules.iter().any(|r| holds_with(r, ctx, seen)),
+        Rule::Not(inner) => !holds_with(inner, ctx, seen),
+        Rule::Claim { path, test } => claim_holds(test, seen.claim(path, ctx.claims)),
         Rule::History(h) => history_check(h, ctx).1.is_none(),
         Rule::Rollout { basis_points, salt } => rollout_bucket(ctx.subject, salt) < *basis_points,
         Rule::TosAccepted { document, version } => tos_accepted(ctx, document, version.as_deref()),

@@ -9,6 +9,8 @@ use serde_json::Value;
 pub struct ClaimPath {
     segments: Vec<String>,
     text: String,
+    /// A hash of the segments: a cheap first test when comparing paths.
+    key: u64,
 }
 
 /// Why a claim path is malformed.
@@ -89,9 +91,15 @@ impl ClaimPath {
             }
         }
         Ok(Self {
+            key: key_of(&segments),
             segments,
             text: text.to_owned(),
         })
+    }
+
+    /// Whether two paths lead to the same claim (`a.b` and `['a'].b` do).
+    pub fn same_claim(&self, other: &ClaimPath) -> bool {
+        self.key == other.key && self.segments == other.segments
     }
 
     /// The value at this path, if every step exists. Numeric segments index arrays.
@@ -111,6 +119,16 @@ impl ClaimPath {
     pub fn as_str(&self) -> &str {
         &self.text
     }
+}
+
+/// FNV-1a over the segments, each followed by a separator byte.
+fn key_of(segments: &[String]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in segments.iter().flat_map(|s| s.bytes().chain([0xff])) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
 }
 
 impl fmt::Display for ClaimPath {
@@ -136,6 +154,16 @@ mod tests {
         assert_eq!(roles.lookup(&claims), Some(&json!("admin")));
         let missing = ClaimPath::parse("app_metadata.nope.deeper").unwrap();
         assert_eq!(missing.lookup(&claims), None);
+    }
+
+    #[test]
+    fn same_claim_compares_segments_not_spelling() {
+        let plain = ClaimPath::parse("app_metadata.plan").unwrap();
+        let quoted = ClaimPath::parse("['app_metadata'].plan").unwrap();
+        assert!(plain.same_claim(&quoted));
+        assert!(!plain.same_claim(&ClaimPath::parse("app_metadata.plans").unwrap()));
+        assert!(!plain.same_claim(&ClaimPath::parse("app_metadataplan").unwrap()));
+        assert!(!plain.same_claim(&ClaimPath::parse("['app_metadata.plan']").unwrap()));
     }
 
     #[test]
