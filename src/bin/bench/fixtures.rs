@@ -442,3 +442,60 @@ pub async fn prepare_posts(db: &Path, n: usize, users: u64) -> anyhow::Result<Ve
     conn.close().await?;
     Ok(prepared)
 }
+
+/// The rules engine alone: µs per choice (`rules::first_firing` over every campaign in `dir`,
+/// for a bench user with five past prompts), measured in this process for about `secs`.
+pub fn rules_cost(dir: &Path, secs: f64) -> anyhow::Result<f64> {
+    use interlude::rules::{Context, History, PastPrompt, PromptStatus, first_firing};
+    let set =
+        interlude::campaign::load_dir(dir, &interlude::campaign::load::LoadOptions::default())
+            .map_err(|p| anyhow::anyhow!("the bench campaigns do not load: {p}"))?;
+    let now = time::OffsetDateTime::now_utc();
+    let statuses = [
+        PromptStatus::Completed,
+        PromptStatus::Expired,
+        PromptStatus::Completed,
+        PromptStatus::Skipped,
+        PromptStatus::Completed,
+    ];
+    let campaigns = [
+        BENCH_CAMPAIGN,
+        "profile-name",
+        "profile-job",
+        "tos-v2",
+        BENCH_CAMPAIGN,
+    ];
+    let history = History {
+        prompts: (0..5)
+            .map(|i| PastPrompt {
+                campaign: campaigns[i].to_owned(),
+                version: 1,
+                status: statuses[i],
+                shown_at: now - time::Duration::days(10 + 30 * i as i64),
+                finished_at: Some(now - time::Duration::days(10 + 30 * i as i64)),
+            })
+            .collect(),
+        tos: Vec::new(),
+    };
+    let claims = claims(0);
+    let subject = bench_subject(0);
+    let ctx = Context {
+        claims: &claims,
+        subject: &subject,
+        history: &history,
+        now,
+    };
+    anyhow::ensure!(
+        first_firing(set.iter(), &ctx).is_some_and(|c| c.id == BENCH_CAMPAIGN),
+        "the bench campaign must fire for the bench user"
+    );
+    let started = std::time::Instant::now();
+    let mut runs = 0u64;
+    while started.elapsed().as_secs_f64() < secs {
+        for _ in 0..16 {
+            std::hint::black_box(first_firing(set.iter(), std::hint::black_box(&ctx)));
+        }
+        runs += 16;
+    }
+    Ok(started.elapsed().as_secs_f64() * 1e6 / runs as f64)
+}

@@ -256,7 +256,15 @@ async fn run(opts: Opts) -> anyhow::Result<()> {
     if let Some(b) = bare {
         b.stop().await;
     }
-    let results = Results::new(machine, &opts_summary(&opts), results, started.elapsed());
+    // The rules engine alone, per campaign count (CPU only: no database, no HTTP).
+    let mut rules = Vec::new();
+    for &k in &opts.campaigns {
+        let dir = fixtures.campaigns_dir(k)?;
+        let secs = if opts.quick { 0.05 } else { 0.5 };
+        rules.push((k, fixtures::rules_cost(&dir, secs)?));
+    }
+    let mut results = Results::new(machine, &opts_summary(&opts), results, started.elapsed());
+    results.rules_us_per_choice = rules;
     let table = report::table(&results);
     println!("{table}");
     println!("{}", report::targets(&results));

@@ -164,6 +164,8 @@ pub struct Results {
     pub run_secs: f64,
     /// The rows.
     pub cells: Vec<CellResult>,
+    /// The rules engine alone: (campaigns, µs per choice).
+    pub rules_us_per_choice: Vec<(u32, f64)>,
 }
 
 impl Results {
@@ -199,6 +201,7 @@ impl Results {
             finished_at,
             run_secs: took.as_secs_f64(),
             cells,
+            rules_us_per_choice: Vec::new(),
         }
     }
 
@@ -337,6 +340,19 @@ pub fn table(r: &Results) -> String {
             opt(c.others_cpu_pct, 0),
             opt(c.peak_rss_mib, 1),
             c.errors,
+        );
+    }
+    if !r.rules_us_per_choice.is_empty() {
+        let list: Vec<String> = r
+            .rules_us_per_choice
+            .iter()
+            .map(|(k, us)| format!("{k} campaigns {us:.1} µs"))
+            .collect();
+        let _ = writeln!(s);
+        let _ = writeln!(
+            s,
+            "Rules engine alone (choosing for a bench user, in-process): {}.",
+            list.join(", ")
         );
     }
     let _ = writeln!(s);
