@@ -85,6 +85,8 @@ pub struct Outcome {
     pub generator_cpu: Option<Duration>,
     /// CPU time of everything else on the machine in the window.
     pub others_cpu: Option<Duration>,
+    /// CPU time the hypervisor took away in the window (all cores).
+    pub steal: Option<Duration>,
     /// The server's peak RSS, KiB.
     pub peak_rss_kib: Option<u64>,
     /// The POST pool ran out before the window ended.
@@ -162,6 +164,7 @@ pub async fn drive(
     let server_cpu_0 = server.cpu_time();
     let gen_cpu_0 = crate::servers::cpu_time("/proc/self/stat");
     let busy_0 = crate::servers::machine_busy();
+    let steal_0 = crate::servers::machine_steal();
     let recording = match &perf {
         Some(p) => Some(PerfRecord::start(p, server.pid())?),
         None => None,
@@ -170,6 +173,7 @@ pub async fn drive(
     let server_cpu_1 = server.cpu_time();
     let gen_cpu_1 = crate::servers::cpu_time("/proc/self/stat");
     let busy_1 = crate::servers::machine_busy();
+    let steal_1 = crate::servers::machine_steal();
     if let Some(r) = recording {
         r.stop();
     }
@@ -196,6 +200,7 @@ pub async fn drive(
         .zip(server_cpu_1)
         .map(|(a, b)| b.saturating_sub(a));
     outcome.generator_cpu = gen_cpu_0.zip(gen_cpu_1).map(|(a, b)| b.saturating_sub(a));
+    outcome.steal = steal_0.zip(steal_1).map(|(a, b)| b.saturating_sub(a));
     outcome.others_cpu = busy_0.zip(busy_1).map(|(a, b)| {
         b.saturating_sub(a)
             .saturating_sub(outcome.server_cpu.unwrap_or_default())

@@ -235,6 +235,8 @@ async fn run(opts: Opts) -> anyhow::Result<()> {
             } else {
                 run_interlude_cell(cell, &mut fixtures, &work, timing, &opts).await?
             };
+            let mut result = result;
+            result.fsync_ms = servers::fsync_probe(&work);
             let others = result.others_cpu_pct.unwrap_or(0.0);
             eprintln!("  {}", report::one_line(&result));
             let quieter = kept

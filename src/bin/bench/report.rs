@@ -89,6 +89,10 @@ pub struct CellResult {
     /// CPU used by other processes on the machine during the window, % of one core
     /// (a noise indicator: the bench shares the machine).
     pub others_cpu_pct: Option<f64>,
+    /// CPU the hypervisor gave other guests during the window, % of one core (noise too).
+    pub steal_pct: Option<f64>,
+    /// The disk's fsync of a 4 KiB append right after the cell, median, ms.
+    pub fsync_ms: Option<f64>,
     /// Server peak RSS (VmHWM), MiB.
     pub peak_rss_mib: Option<f64>,
     /// The POST pool ran out before the window ended.
@@ -144,6 +148,8 @@ impl CellResult {
             server_cpu_us_per_op: per_op(o.server_cpu),
             generator_cpu_pct: o.generator_cpu.map(|d| d.as_secs_f64() * 100.0 / secs),
             others_cpu_pct: o.others_cpu.map(|d| d.as_secs_f64() * 100.0 / secs),
+            steal_pct: o.steal.map(|d| d.as_secs_f64() * 100.0 / secs),
+            fsync_ms: None,
             peak_rss_mib: o.peak_rss_kib.map(|k| k as f64 / 1024.0),
             ended_early: o.ended_early,
             vs_bare: None,
@@ -255,7 +261,7 @@ fn count(n: u64) -> String {
 /// A progress line for one cell.
 pub fn one_line(c: &CellResult) -> String {
     let mut s = format!(
-        "{:<9} {:<12} c={:<3} h={:<5} k={:<5} {:>8.0}/s p50 {:>7.2} ms p99 {:>7.2} ms p99.9 {:>7.2} ms cpu {} µs/op others {} % rss {} MiB",
+        "{:<9} {:<12} c={:<3} h={:<5} k={:<5} {:>8.0}/s p50 {:>7.2} ms p99 {:>7.2} ms p99.9 {:>7.2} ms cpu {} µs/op others {} % steal {} % fsync {} ms rss {} MiB",
         c.group,
         label(c.workload),
         c.concurrency,
@@ -267,6 +273,8 @@ pub fn one_line(c: &CellResult) -> String {
         c.p999_ms,
         opt(c.server_cpu_us_per_op, 0),
         opt(c.others_cpu_pct, 0),
+        opt(c.steal_pct, 0),
+        opt(c.fsync_ms, 2),
         opt(c.peak_rss_mib, 1),
     );
     if c.errors > 0 || c.first_error.is_some() {
@@ -298,11 +306,11 @@ pub fn table(r: &Results) -> String {
     let _ = writeln!(s);
     let _ = writeln!(
         s,
-        "| group | workload | conn | history | campaigns | ops/s | ×bare | p50 ms | ×bare | p99 ms | ×bare | p99.9 ms | ×bare | server CPU µs/op | gen CPU % | others CPU % | server peak RSS MiB | errors |"
+        "| group | workload | conn | history | campaigns | ops/s | ×bare | p50 ms | ×bare | p99 ms | ×bare | p99.9 ms | ×bare | server CPU µs/op | gen CPU % | others CPU % | steal % | fsync ms | server peak RSS MiB | errors |"
     );
     let _ = writeln!(
         s,
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
     );
     for c in &r.cells {
         let v = c.vs_bare;
@@ -316,7 +324,7 @@ pub fn table(r: &Results) -> String {
         };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {:.0}{} | {} | {:.2} | {} | {:.2} | {} | {:.2} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {:.0}{} | {} | {:.2} | {} | {:.2} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} |",
             c.group,
             label(c.workload),
             c.concurrency,
@@ -338,6 +346,8 @@ pub fn table(r: &Results) -> String {
             opt(c.server_cpu_us_per_op, 0),
             opt(c.generator_cpu_pct, 0),
             opt(c.others_cpu_pct, 0),
+            opt(c.steal_pct, 0),
+            opt(c.fsync_ms, 2),
             opt(c.peak_rss_mib, 1),
             c.errors,
         );

@@ -241,6 +241,35 @@ pub async fn settle(limit: f64, at_most: Duration) {
     }
 }
 
+/// Median time of appending 4 KiB to a file and fsyncing it in `dir` (as SQLite syncs its
+/// WAL on each commit while the WAL grows), ms: the disk's part of a durable write, which
+/// other tenants of the host sway.
+pub fn fsync_probe(dir: &Path) -> Option<f64> {
+    use std::io::Write;
+    let path = dir.join("fsync-probe");
+    let mut file = std::fs::File::create(&path).ok()?;
+    let block = [0x5a_u8; 4096];
+    let mut times = Vec::with_capacity(15);
+    for _ in 0..15 {
+        let t = Instant::now();
+        file.write_all(&block).ok()?;
+        file.sync_all().ok()?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let _ = std::fs::remove_file(&path);
+    times.sort_by(f64::total_cmp);
+    times.get(times.len() / 2).copied()
+}
+
+/// CPU time the hypervisor gave to other guests while this one wanted it ("steal"), all
+/// cores, so far.
+pub fn machine_steal() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = text.lines().next()?.strip_prefix("cpu ")?;
+    let steal: u64 = cpu.split_whitespace().nth(7)?.parse().ok()?;
+    Some(Duration::from_millis(steal * 10))
+}
+
 /// A `perf record` attached to a server for the measured window.
 pub struct PerfRecord(Child);
 
