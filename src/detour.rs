@@ -17,10 +17,10 @@ use crate::campaign::{Campaign, CampaignSet, OnExhausted};
 use crate::form::{self, ACTION_FIELD, CSRF_FIELD, FieldProblem, FormError};
 use crate::outcomes::{self, Answer, coupon};
 use crate::render::strings;
-use crate::rules::{self, Context};
+use crate::rules::{self, Context, History, PromptStatus, TosRecord};
 use crate::state::AppState;
 use crate::store::detours::{self, NewDetour, NewPrompt, NewResponse, PromptRow};
-use crate::store::{StoreError, history, millis};
+use crate::store::{StoreError, WriteTx, history, millis};
 use crate::token::{self, Inbound, TokenError};
 
 /// Why a step of the detour cannot go on.
@@ -211,6 +211,31 @@ fn continue_url(app: &AppState, inbound: &Inbound) -> Result<String, FlowError> 
     }
 }
 
+/// The prompt being answered, as the history will show it once its answer is committed: a
+/// chained prompt is picked before the answer's write transaction, which then holds only
+/// the writes.
+struct Answering<'a> {
+    row: &'a PromptRow,
+    status: PromptStatus,
+    at: OffsetDateTime,
+    tos: Option<TosRecord>,
+}
+
+impl Answering<'_> {
+    fn apply(self, history: &mut History) {
+        let shown_at = self.row.shown_at;
+        if let Some(p) = history.prompts.iter_mut().find(|p| {
+            p.status == PromptStatus::Pending
+                && p.campaign == self.row.campaign
+                && millis(p.shown_at) == shown_at
+        }) {
+            p.status = self.status;
+            p.finished_at = Some(self.at);
+        }
+        history.tos.extend(self.tos);
+    }
+}
+
 /// Picks the first campaign that fires for this user now.
 async fn pick(
     conn: &mut SqliteConnection,
@@ -219,12 +244,16 @@ async fn pick(
     subject: &str,
     claims: &Value,
     exclude: &[String],
+    answering: Option<Answering<'_>>,
 ) -> Result<Option<Arc<Campaign>>, FlowError> {
     let pool = candidates(set, claims, exclude);
     if pool.is_empty() {
         return Ok(None);
     }
-    let history = history::load(conn, issuer, subject).await?;
+    let mut history = history::load(conn, issuer, subject).await?;
+    if let Some(a) = answering {
+        a.apply(&mut history);
+    }
     let ctx = Context {
         claims,
         subject,
@@ -283,11 +312,12 @@ pub async fn start(
             &inbound.subject,
             &inbound.claims,
             &[],
+            None,
         )
         .await?
     };
     let mut tx = app.store().write().await?;
-    let inserted = detours::insert_detour(
+    detours::insert_detour(
         &mut tx,
         &NewDetour {
             id: &detour_id,
@@ -303,22 +333,17 @@ pub async fn start(
             ip: client.ip.as_deref(),
             user_agent: client.user_agent.as_deref(),
         },
-    )
-    .await;
-    match inserted {
-        Err(StoreError::Conflict) => return Err(FlowError::StateReused),
-        other => other?,
-    }
-    let next = match chosen {
+    );
+    let next = match &chosen {
         Some(campaign) => {
             let prompt_id = random_id();
-            let locale = choose_locale(&campaign, &inbound.claims, client);
+            let locale = choose_locale(campaign, &inbound.claims, client);
             insert_prompt(
                 &mut tx,
                 &prompt_id,
                 &detour_id,
                 0,
-                &campaign,
+                campaign,
                 &inbound.issuer,
                 &inbound.subject,
                 &locale,
@@ -326,15 +351,12 @@ pub async fn start(
                 client,
                 now,
                 ttl,
-            )
-            .await?;
-            crate::telemetry::prompt_event(&campaign.id, "shown");
+            );
             Next::Prompt(prompt_id)
         }
         None => {
             let result = result_claims(app, &[]);
-            crate::telemetry::prompt_event("", "none");
-            detours::finish_detour(&mut tx, &detour_id, &result, millis(now)).await?;
+            detours::finish_detour(&mut tx, &detour_id, &result, millis(now));
             Next::Return(Box::new(sign_return(
                 app,
                 ReturnTo {
@@ -352,13 +374,22 @@ pub async fn start(
             )?))
         }
     };
-    tx.commit().await.map_err(StoreError::from)?;
+    // The inserts go to the database here, in one round trip with the commit: a state
+    // used before fails them.
+    match tx.commit().await.map_err(StoreError::from) {
+        Err(StoreError::Conflict) => return Err(FlowError::StateReused),
+        other => other?,
+    }
+    match (&next, &chosen) {
+        (Next::Prompt(_), Some(campaign)) => crate::telemetry::prompt_event(&campaign.id, "shown"),
+        _ => crate::telemetry::prompt_event("", "none"),
+    }
     Ok(next)
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn insert_prompt(
-    conn: &mut SqliteConnection,
+fn insert_prompt(
+    tx: &mut WriteTx,
     id: &str,
     detour_id: &str,
     seq: i64,
@@ -370,11 +401,11 @@ async fn insert_prompt(
     client: &Client,
     now: OffsetDateTime,
     ttl: time::Duration,
-) -> Result<(), FlowError> {
+) {
     let mut csrf = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut csrf);
     detours::insert_prompt(
-        conn,
+        tx,
         &NewPrompt {
             id,
             detour_id,
@@ -391,9 +422,7 @@ async fn insert_prompt(
             ip: client.ip.as_deref(),
             user_agent: client.user_agent.as_deref(),
         },
-    )
-    .await?;
-    Ok(())
+    );
 }
 
 /// The return claims (without `iss`, `iat`, `exp`, `sub`, `state`) of a detour's answered steps.
@@ -812,17 +841,19 @@ pub async fn submit(
         "decline" if campaign.outcome.allow_decline => ("declined", json!({})),
         other => return Err(FlowError::ActionRefused(other.chars().take(32).collect())),
     };
-    drop(conn);
     record(
-        app, &set, &campaign, &row, outcome, &answers, &claims, client,
+        app, &mut conn, &set, &campaign, &row, outcome, &answers, &claims, client,
     )
     .await
 }
 
-/// Commits an answer and moves the detour on, in one transaction.
+/// Commits an answer and moves the detour on, in one transaction. What the transaction
+/// needs to read (the chain so far, the next campaign's rules) is read first on `conn`, so
+/// the writer, which every write of the process queues for, only writes.
 #[allow(clippy::too_many_arguments)]
 async fn record(
     app: &AppState,
+    conn: &mut SqliteConnection,
     set: &CampaignSet,
     campaign: &Campaign,
     row: &PromptRow,
@@ -832,75 +863,112 @@ async fn record(
     client: &Client,
 ) -> Result<Submitted, FlowError> {
     let now = now();
+    let may_chain = outcome != "declined"
+        && u32::try_from(row.seq + 1).unwrap_or(u32::MAX) < app.config().max_chain;
+    let next = if may_chain {
+        let shown = detours::detour_campaigns(conn, &row.detour_id).await?;
+        let answering = Answering {
+            row,
+            status: history::parse_status(outcome)?,
+            at: now,
+            tos: campaign
+                .outcome
+                .tos
+                .as_ref()
+                .filter(|_| outcome == "completed")
+                .map(|t| TosRecord {
+                    document: t.document.clone(),
+                    version: t.version.clone(),
+                }),
+        };
+        pick(
+            conn,
+            set,
+            &row.issuer,
+            &row.subject,
+            claims,
+            &shown,
+            Some(answering),
+        )
+        .await?
+    } else {
+        None
+    };
+    // The steps answered before this one were committed before this prompt was made.
+    let mut steps = if next.is_none() {
+        detours::chain(conn, &row.detour_id).await?
+    } else {
+        Vec::new()
+    };
+
     let mut tx = app.store().write().await?;
     if !detours::finish_prompt(&mut tx, &row.id, outcome, millis(now)).await? {
         // Another request answered first: show what it recorded, once it is committed
         // (committing nothing waits for the batch that may hold that answer).
         tx.commit().await.map_err(StoreError::from)?;
-        let mut conn = app.store().conn().await?;
-        return after_answer(app, &mut conn, row, client)
+        return after_answer(app, conn, row, client)
             .await
             .map(Submitted::Next);
     }
-    let outcome_claims = outcomes::record(
-        &mut tx,
-        app.config(),
-        &Answer {
-            campaign,
-            row,
-            outcome,
-            answers,
-            client,
-            now: millis(now),
-        },
-    )
-    .await?;
+    let outcome_claims = Value::Object(
+        outcomes::record(
+            &mut tx,
+            app.config(),
+            &Answer {
+                campaign,
+                row,
+                outcome,
+                answers,
+                client,
+                now: millis(now),
+            },
+        )
+        .await?,
+    );
     detours::insert_response(
         &mut tx,
         &NewResponse {
             prompt: row,
             outcome,
             answers,
-            outcome_claims: &Value::Object(outcome_claims),
+            outcome_claims: &outcome_claims,
             created_at: millis(now),
         },
-    )
-    .await?;
-
-    crate::telemetry::prompt_event(&campaign.id, outcome_label(outcome));
-    let may_chain = outcome != "declined"
-        && u32::try_from(row.seq + 1).unwrap_or(u32::MAX) < app.config().max_chain;
-    if may_chain {
-        let shown = detours::detour_campaigns(&mut tx, &row.detour_id).await?;
-        if let Some(next) = pick(&mut tx, set, &row.issuer, &row.subject, claims, &shown).await? {
-            let id = random_id();
-            let ttl = time::Duration::seconds(
-                i64::try_from(app.config().prompt_ttl_secs).unwrap_or(1800),
-            );
-            let locale = choose_locale(&next, claims, client);
-            insert_prompt(
-                &mut tx,
-                &id,
-                &row.detour_id,
-                row.seq + 1,
-                &next,
-                &row.issuer,
-                &row.subject,
-                &locale,
-                &row.browser_hash,
-                client,
-                now,
-                ttl,
-            )
-            .await?;
-            tx.commit().await.map_err(StoreError::from)?;
-            return Ok(Submitted::Next(Next::Prompt(id)));
-        }
+    );
+    if let Some(next) = next {
+        let id = random_id();
+        let ttl =
+            time::Duration::seconds(i64::try_from(app.config().prompt_ttl_secs).unwrap_or(1800));
+        let locale = choose_locale(&next, claims, client);
+        insert_prompt(
+            &mut tx,
+            &id,
+            &row.detour_id,
+            row.seq + 1,
+            &next,
+            &row.issuer,
+            &row.subject,
+            &locale,
+            &row.browser_hash,
+            client,
+            now,
+            ttl,
+        );
+        tx.commit().await.map_err(StoreError::from)?;
+        crate::telemetry::prompt_event(&campaign.id, outcome_label(outcome));
+        return Ok(Submitted::Next(Next::Prompt(id)));
     }
-    let steps = detours::chain(&mut tx, &row.detour_id).await?;
+    steps.push(detours::ChainStep {
+        campaign: row.campaign.clone(),
+        campaign_version: row.campaign_version,
+        outcome: outcome.to_owned(),
+        answers: answers.to_string(),
+        outcome_claims: outcome_claims.to_string(),
+    });
     let result = result_claims(app, &steps);
-    detours::finish_detour(&mut tx, &row.detour_id, &result, millis(now)).await?;
+    detours::finish_detour(&mut tx, &row.detour_id, &result, millis(now));
     tx.commit().await.map_err(StoreError::from)?;
+    crate::telemetry::prompt_event(&campaign.id, outcome_label(outcome));
     let thanks = crate::render::views::Words::new(campaign, &row.locale).thanks();
     let back = sign_return(
         app,
@@ -921,7 +989,8 @@ fn outcome_label(outcome: &str) -> &'static str {
 /// Marks prompts that were never answered as expired; returns how many.
 pub async fn sweep(app: &AppState) -> Result<u64, FlowError> {
     let mut tx = app.store().write().await?;
-    let expired = detours::expire_stale(&mut tx, millis(now())).await?;
+    let expired =
+        detours::expire_stale(tx.conn().await.map_err(StoreError::from)?, millis(now())).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(expired)
 }

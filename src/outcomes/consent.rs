@@ -3,11 +3,10 @@
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::SqliteConnection;
 
 use super::Answer;
-use crate::detour::FlowError;
 use crate::render::views::Words;
+use crate::store::WriteTx;
 use crate::store::consents::{self, NewConsent};
 use crate::token::hex;
 
@@ -32,12 +31,12 @@ pub fn shown_text(answer: &Answer<'_>, field: &str) -> String {
 
 /// Records each purpose of a consent campaign: granted as ticked when completed, refused
 /// when declined; nothing when skipped (no answer was given).
-pub async fn record(conn: &mut SqliteConnection, a: &Answer<'_>) -> Result<(), FlowError> {
+pub fn record(tx: &mut WriteTx, a: &Answer<'_>) {
     let Some(consent) = &a.campaign.outcome.consent else {
-        return Ok(());
+        return;
     };
     if a.outcome == "skipped" {
-        return Ok(());
+        return;
     }
     for purpose in &consent.purposes {
         let granted = a.outcome == "completed"
@@ -45,7 +44,7 @@ pub async fn record(conn: &mut SqliteConnection, a: &Answer<'_>) -> Result<(), F
         let text = shown_text(a, &purpose.field);
         let sha = hex(&Sha256::digest(text.as_bytes()));
         consents::insert(
-            conn,
+            tx,
             &NewConsent {
                 issuer: &a.row.issuer,
                 subject: &a.row.subject,
@@ -63,8 +62,6 @@ pub async fn record(conn: &mut SqliteConnection, a: &Answer<'_>) -> Result<(), F
                 ip: a.client.ip.as_deref(),
                 user_agent: a.client.user_agent.as_deref(),
             },
-        )
-        .await?;
+        );
     }
-    Ok(())
 }

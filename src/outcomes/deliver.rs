@@ -88,7 +88,7 @@ impl Deliverer {
         let now = millis(time::OffsetDateTime::now_utc());
         let due = {
             let mut tx = app.store().write().await?;
-            let due = outbox::claim_due(&mut tx, now, LEASE_MS, 20).await?;
+            let due = outbox::claim_due(tx.conn().await?, now, LEASE_MS, 20).await?;
             tx.commit().await?;
             due
         };

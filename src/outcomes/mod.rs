@@ -9,8 +9,8 @@ pub mod consent;
 pub mod coupon;
 pub mod deliver;
 
+use crate::store::{StoreError, WriteTx};
 use serde_json::{Map, Value, json};
-use sqlx::SqliteConnection;
 use time::format_description::well_known::Rfc3339;
 
 use crate::campaign::Campaign;
@@ -38,7 +38,7 @@ pub struct Answer<'a> {
 /// Records everything the answer yields; returns the claims it adds to the return token
 /// (`coupon`, `coupon_exhausted`).
 pub async fn record(
-    conn: &mut SqliteConnection,
+    tx: &mut WriteTx,
     config: &Config,
     a: &Answer<'_>,
 ) -> Result<Map<String, Value>, FlowError> {
@@ -47,7 +47,7 @@ pub async fn record(
         && let Some(tos) = &a.campaign.outcome.tos
     {
         detours::insert_tos(
-            conn,
+            tx,
             &NewTosAcceptance {
                 prompt: a.row,
                 document: &tos.document,
@@ -57,13 +57,13 @@ pub async fn record(
                 ip: a.client.ip.as_deref(),
                 user_agent: a.client.user_agent.as_deref(),
             },
-        )
-        .await?;
+        );
     }
-    consent::record(conn, a).await?;
+    consent::record(tx, a);
     if a.outcome == "completed"
         && let Some(c) = &a.campaign.outcome.coupon
     {
+        let conn = tx.conn().await.map_err(StoreError::from)?;
         match coupon::assign(conn, a.campaign, c, a.row, a.now).await? {
             Some(assigned) => {
                 let mut coupon = Map::new();
@@ -81,7 +81,7 @@ pub async fn record(
             }
         }
     }
-    queue_deliveries(conn, config, a, &claims).await?;
+    queue_deliveries(tx, config, a, &claims);
     Ok(claims)
 }
 
@@ -92,12 +92,12 @@ pub fn rfc3339_ms(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-async fn queue_deliveries(
-    conn: &mut SqliteConnection,
+fn queue_deliveries(
+    tx: &mut WriteTx,
     config: &Config,
     a: &Answer<'_>,
     outcome_claims: &Map<String, Value>,
-) -> Result<(), FlowError> {
+) {
     let event_id = uuid::Uuid::now_v7().to_string();
     if !a.campaign.outcome.webhooks.is_empty() {
         let mut event = json!({
@@ -118,7 +118,7 @@ async fn queue_deliveries(
         let payload = event.to_string();
         for url in &a.campaign.outcome.webhooks {
             outbox::enqueue(
-                conn,
+                tx,
                 &NewDelivery {
                     id: &uuid::Uuid::now_v7().to_string(),
                     kind: outbox::WEBHOOK,
@@ -129,8 +129,7 @@ async fn queue_deliveries(
                     subject: &a.row.subject,
                     now: a.now,
                 },
-            )
-            .await?;
+            );
         }
     }
     // Write-back needs the tenant's Management API credentials; without them the answers
@@ -156,7 +155,7 @@ async fn queue_deliveries(
             let payload =
                 json!({"id": event_id, "user_id": a.row.subject, "target": target, "data": data});
             outbox::enqueue(
-                conn,
+                tx,
                 &NewDelivery {
                     id: &uuid::Uuid::now_v7().to_string(),
                     kind: outbox::AUTH0_PROFILE,
@@ -167,9 +166,7 @@ async fn queue_deliveries(
                     subject: &a.row.subject,
                     now: a.now,
                 },
-            )
-            .await?;
+            );
         }
     }
-    Ok(())
 }

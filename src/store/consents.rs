@@ -2,7 +2,7 @@
 
 use sqlx::SqliteConnection;
 
-use super::StoreError;
+use super::{StoreError, WriteTx};
 
 /// One consent answer to record.
 #[derive(Debug)]
@@ -39,9 +39,9 @@ pub struct NewConsent<'a> {
     pub user_agent: Option<&'a str>,
 }
 
-/// Records a consent answer (and its text, once).
-pub async fn insert(conn: &mut SqliteConnection, c: &NewConsent<'_>) -> Result<(), StoreError> {
-    sqlx::query(
+/// Records a consent answer (and its text, once); deferred.
+pub fn insert(tx: &mut WriteTx, c: &NewConsent<'_>) {
+    tx.defer(
         "INSERT OR IGNORE INTO consent_texts (sha256, text, campaign, campaign_version, locale, created_at)
          VALUES (?, ?, ?, ?, ?, ?)",
     )
@@ -50,10 +50,8 @@ pub async fn insert(conn: &mut SqliteConnection, c: &NewConsent<'_>) -> Result<(
     .bind(c.campaign)
     .bind(c.campaign_version)
     .bind(c.locale)
-    .bind(c.recorded_at)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
+    .bind(c.recorded_at);
+    tx.defer(
         "INSERT INTO consents (issuer, subject, purpose, granted, text_sha256, text_version, controller,
                                campaign, campaign_version, locale, prompt_id, recorded_at, ip, user_agent)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -71,10 +69,7 @@ pub async fn insert(conn: &mut SqliteConnection, c: &NewConsent<'_>) -> Result<(
     .bind(c.prompt_id)
     .bind(c.recorded_at)
     .bind(c.ip)
-    .bind(c.user_agent)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    .bind(c.user_agent);
 }
 
 /// The current state of one purpose for a user.

@@ -3,7 +3,7 @@
 use serde_json::Value;
 use sqlx::SqliteConnection;
 
-use super::StoreError;
+use super::{StoreError, WriteTx};
 
 /// A detour to record when a token is accepted.
 #[derive(Debug)]
@@ -34,12 +34,10 @@ pub struct NewDetour<'a> {
     pub user_agent: Option<&'a str>,
 }
 
-/// Records a detour; [`StoreError::Conflict`] when the (issuer, state) was used before.
-pub async fn insert_detour(
-    conn: &mut SqliteConnection,
-    d: &NewDetour<'_>,
-) -> Result<(), StoreError> {
-    sqlx::query(
+/// Records a detour (deferred: sent with the transaction's next statement or its commit,
+/// which fail with [`StoreError::Conflict`] when the (issuer, state) was used before).
+pub fn insert_detour(tx: &mut WriteTx, d: &NewDetour<'_>) {
+    tx.defer(
         "INSERT INTO detours (id, issuer, state, subject, claims, continue_url, created_at, expires_at, browser_hash, secret_index, ip, user_agent)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
@@ -54,10 +52,7 @@ pub async fn insert_detour(
     .bind(d.browser_hash)
     .bind(d.secret_index)
     .bind(d.ip)
-    .bind(d.user_agent)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .bind(d.user_agent);
 }
 
 /// A prompt to record.
@@ -93,12 +88,9 @@ pub struct NewPrompt<'a> {
     pub user_agent: Option<&'a str>,
 }
 
-/// Records a prompt.
-pub async fn insert_prompt(
-    conn: &mut SqliteConnection,
-    p: &NewPrompt<'_>,
-) -> Result<(), StoreError> {
-    sqlx::query(
+/// Records a prompt (deferred).
+pub fn insert_prompt(tx: &mut WriteTx, p: &NewPrompt<'_>) {
+    tx.defer(
         "INSERT INTO prompts (id, detour_id, seq, campaign, campaign_version, subject, issuer, status, locale,
                               csrf_token, browser_hash, shown_at, expires_at, ip, user_agent)
          VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
@@ -116,10 +108,7 @@ pub async fn insert_prompt(
     .bind(p.shown_at)
     .bind(p.expires_at)
     .bind(p.ip)
-    .bind(p.user_agent)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .bind(p.user_agent);
 }
 
 /// A prompt with what its detour knows.
@@ -196,20 +185,18 @@ pub async fn next_prompt_id(
 
 /// Ends a pending prompt; false when it was not pending any more (a concurrent or repeated POST).
 pub async fn finish_prompt(
-    conn: &mut SqliteConnection,
+    tx: &mut WriteTx,
     id: &str,
     status: &str,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE prompts SET status = ?, finished_at = ? WHERE id = ? AND status = 'pending'",
-    )
-    .bind(status)
-    .bind(now)
-    .bind(id)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let ended = tx
+        .fetch_with(
+            "UPDATE prompts SET status = ?, finished_at = ? WHERE id = ? AND status = 'pending' RETURNING id",
+            |b| b.bind(status).bind(now).bind(id),
+        )
+        .await?;
+    Ok(!ended.is_empty())
 }
 
 /// An answer to record.
@@ -227,12 +214,9 @@ pub struct NewResponse<'a> {
     pub created_at: i64,
 }
 
-/// Records an answer.
-pub async fn insert_response(
-    conn: &mut SqliteConnection,
-    r: &NewResponse<'_>,
-) -> Result<(), StoreError> {
-    sqlx::query(
+/// Records an answer (deferred).
+pub fn insert_response(tx: &mut WriteTx, r: &NewResponse<'_>) {
+    tx.defer(
         "INSERT INTO responses (prompt_id, campaign, campaign_version, subject, issuer, outcome, answers, outcome_claims, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
@@ -244,10 +228,7 @@ pub async fn insert_response(
     .bind(r.outcome)
     .bind(r.answers.to_string())
     .bind(r.outcome_claims.to_string())
-    .bind(r.created_at)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .bind(r.created_at);
 }
 
 /// One step of a detour's chain, as answered.
@@ -279,22 +260,12 @@ pub async fn chain(
     .await?)
 }
 
-/// Marks a detour finished with its return claims; false when it already was.
-pub async fn finish_detour(
-    conn: &mut SqliteConnection,
-    id: &str,
-    result: &Value,
-    now: i64,
-) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "UPDATE detours SET finished_at = ?, result = ? WHERE id = ? AND finished_at IS NULL",
-    )
-    .bind(now)
-    .bind(result.to_string())
-    .bind(id)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+/// Marks a detour finished with its return claims, unless it already was (deferred).
+pub fn finish_detour(tx: &mut WriteTx, id: &str, result: &Value, now: i64) {
+    tx.defer("UPDATE detours SET finished_at = ?, result = ? WHERE id = ? AND finished_at IS NULL")
+        .bind(now)
+        .bind(result.to_string())
+        .bind(id);
 }
 
 /// A finished detour, as its return page needs it.
@@ -375,12 +346,9 @@ pub struct NewTosAcceptance<'a> {
     pub user_agent: Option<&'a str>,
 }
 
-/// Records a ToS acceptance.
-pub async fn insert_tos(
-    conn: &mut SqliteConnection,
-    t: &NewTosAcceptance<'_>,
-) -> Result<(), StoreError> {
-    sqlx::query(
+/// Records a ToS acceptance (deferred).
+pub fn insert_tos(tx: &mut WriteTx, t: &NewTosAcceptance<'_>) {
+    tx.defer(
         "INSERT INTO tos_acceptances (issuer, subject, document, version, url, prompt_id, accepted_at, ip, user_agent)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
@@ -392,8 +360,5 @@ pub async fn insert_tos(
     .bind(&t.prompt.id)
     .bind(t.accepted_at)
     .bind(t.ip)
-    .bind(t.user_agent)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .bind(t.user_agent);
 }

@@ -8,11 +8,18 @@ use crate::rules::{History, PastPrompt, PromptStatus, TosRecord};
 /// How many past prompts the rules see at most (newest first): bounds the work per request.
 pub const MAX_HISTORY: i64 = 500;
 
-/// A user's prompts, newest first. The limit ([`MAX_HISTORY`]) is written into the SQL: a
-/// bound `LIMIT ?` makes SQLite (3.47+) re-prepare the statement every time it is bound.
-const PROMPTS_SQL: &str =
-    "SELECT campaign, campaign_version, status, shown_at, finished_at FROM prompts
-     WHERE issuer = ? AND subject = ? ORDER BY shown_at DESC LIMIT 500";
+/// A user's prompts, newest first (`kind` 0), then the ToS versions they accepted (`kind` 1),
+/// in one statement: each statement is a round trip to the connection's thread. The limit
+/// ([`MAX_HISTORY`]) is written into the SQL: a bound `LIMIT ?` makes SQLite (3.47+)
+/// re-prepare the statement every time it is bound.
+const HISTORY_SQL: &str = "SELECT * FROM (
+       SELECT 0 AS kind, campaign AS name, campaign_version, status, shown_at, finished_at,
+              NULL AS tos_version
+       FROM prompts WHERE issuer = ?1 AND subject = ?2 ORDER BY shown_at DESC LIMIT 500)
+     UNION ALL
+     SELECT DISTINCT 1, document, NULL, NULL, NULL, NULL, version
+     FROM tos_acceptances WHERE issuer = ?1 AND subject = ?2
+     ORDER BY kind, shown_at DESC";
 
 /// Parses a stored status.
 pub fn parse_status(s: &str) -> Result<PromptStatus, StoreError> {
@@ -47,47 +54,42 @@ pub async fn load(
     issuer: &str,
     subject: &str,
 ) -> Result<History, StoreError> {
-    let rows = sqlx::query(PROMPTS_SQL)
+    let rows = sqlx::query(HISTORY_SQL)
         .bind(issuer)
         .bind(subject)
         .fetch_all(&mut *conn)
         .await?;
-    let mut prompts = Vec::with_capacity(rows.len());
+    let mut history = History {
+        prompts: Vec::with_capacity(rows.len()),
+        tos: Vec::new(),
+    };
     for row in rows {
-        let version: i64 = row.try_get("campaign_version")?;
-        let status: String = row.try_get("status")?;
-        prompts.push(PastPrompt {
-            campaign: row.try_get("campaign")?,
+        let name: String = row.try_get(1)?;
+        if row.try_get::<i64, _>(0)? == 1 {
+            history.tos.push(TosRecord {
+                document: name,
+                version: row.try_get(6)?,
+            });
+            continue;
+        }
+        let version: i64 = row.try_get(2)?;
+        let status: &str = row.try_get(3)?;
+        history.prompts.push(PastPrompt {
+            campaign: name,
             version: u32::try_from(version).unwrap_or(0),
-            status: parse_status(&status)?,
-            shown_at: from_millis(row.try_get("shown_at")?),
-            finished_at: row
-                .try_get::<Option<i64>, _>("finished_at")?
-                .map(from_millis),
+            status: parse_status(status)?,
+            shown_at: from_millis(row.try_get(4)?),
+            finished_at: row.try_get::<Option<i64>, _>(5)?.map(from_millis),
         });
     }
-    let tos = sqlx::query(
-        "SELECT DISTINCT document, version FROM tos_acceptances WHERE issuer = ? AND subject = ?",
-    )
-    .bind(issuer)
-    .bind(subject)
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|row| {
-        Ok(TosRecord {
-            document: row.try_get("document")?,
-            version: row.try_get("version")?,
-        })
-    })
-    .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(History { prompts, tos })
+    Ok(history)
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn the_written_limit_is_max_history() {
-        assert!(super::PROMPTS_SQL.ends_with(&format!("LIMIT {}", super::MAX_HISTORY)));
+        let limit = format!("LIMIT {})", super::MAX_HISTORY);
+        assert!(super::HISTORY_SQL.contains(&limit));
     }
 }

@@ -2,7 +2,7 @@
 
 use sqlx::SqliteConnection;
 
-use super::StoreError;
+use super::{StoreError, WriteTx};
 
 /// What kind of delivery.
 pub const WEBHOOK: &str = "webhook";
@@ -30,9 +30,9 @@ pub struct NewDelivery<'a> {
     pub now: i64,
 }
 
-/// Queues a delivery, due at once.
-pub async fn enqueue(conn: &mut SqliteConnection, d: &NewDelivery<'_>) -> Result<(), StoreError> {
-    sqlx::query(
+/// Queues a delivery, due at once (deferred).
+pub fn enqueue(tx: &mut WriteTx, d: &NewDelivery<'_>) {
+    tx.defer(
         "INSERT INTO outbox (id, kind, target, payload, prompt_id, campaign, subject, created_at, next_attempt_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
@@ -44,10 +44,7 @@ pub async fn enqueue(conn: &mut SqliteConnection, d: &NewDelivery<'_>) -> Result
     .bind(d.campaign)
     .bind(d.subject)
     .bind(d.now)
-    .bind(d.now)
-    .execute(conn)
-    .await?;
-    Ok(())
+    .bind(d.now);
 }
 
 /// A delivery claimed for an attempt.

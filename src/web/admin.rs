@@ -571,7 +571,13 @@ async fn erase_subject(
     let issuer = clean(&q.issuer);
     let keep = state.config().erasure_keeps_consent_proof;
     let mut tx = state.store().write().await?;
-    let erased = admin::erase(&mut tx, &subject, issuer.as_deref(), keep).await?;
+    let erased = admin::erase(
+        tx.conn().await.map_err(StoreError::from)?,
+        &subject,
+        issuer.as_deref(),
+        keep,
+    )
+    .await?;
     tx.commit().await.map_err(StoreError::from)?;
     // The subject is logged as a hash: the log outlives the erasure.
     let subject_hash = crate::token::hex(&Sha256::digest(subject.as_bytes()));
