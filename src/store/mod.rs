@@ -7,6 +7,11 @@
 //! together, one fsync for all (see `writer`): SQLite's own busy handler waits by sleeping
 //! (1, 2, 5, 10 … 100 ms), and one fsync per request would cap answers at the disk's rate.
 //! The busy timeout remains for other processes.
+//!
+//! Checkpoints (copying the WAL back into the database file, with an fsync of its own) run
+//! in a task of their own every [`CHECKPOINT_EVERY`], not in whichever commit pushes the WAL
+//! past SQLite's threshold: there they held up the writer, and every writer behind it, for
+//! milliseconds. A checkpoint in WAL mode does not block writers.
 
 pub mod admin;
 pub mod consents;
@@ -17,6 +22,7 @@ pub mod outbox;
 pub mod writer;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -58,6 +64,37 @@ pub struct Store {
     pool: SqlitePool,
     /// All writes of this process (group commit).
     writer: Writer,
+    /// Stops the checkpoint task when the last clone of the store is dropped.
+    _checkpointer: Arc<Checkpointer>,
+}
+
+/// How often the WAL is checkpointed.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// The checkpoint task; aborted on drop.
+#[derive(Debug)]
+struct Checkpointer(tokio::task::JoinHandle<()>);
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Copies committed WAL frames into the database file (PASSIVE: as far as readers allow,
+/// without waiting for anyone), so the WAL stays short and is reused from its start.
+async fn checkpoint_loop(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed; the next one tries again");
+        }
+    }
 }
 
 /// Milliseconds since the epoch.
@@ -79,7 +116,9 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // The checkpointer below does it, off the writer's path.
+            .pragma("wal_autocheckpoint", "0");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             // A ping per checkout is one more round trip to the connection's thread; a
@@ -89,7 +128,12 @@ impl Store {
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         let writer = Writer::new(options.connect().await?);
-        Ok(Store { pool, writer })
+        let checkpointer = Arc::new(Checkpointer(tokio::spawn(checkpoint_loop(pool.clone()))));
+        Ok(Store {
+            pool,
+            writer,
+            _checkpointer: checkpointer,
+        })
     }
 
     /// The pool, for reads.
