@@ -20,7 +20,7 @@ use crate::render::strings;
 use crate::rules::{self, Context, History, PromptStatus, TosRecord};
 use crate::state::AppState;
 use crate::store::detours::{self, NewDetour, NewPrompt, NewResponse, PromptRow};
-use crate::store::{StoreError, WriteTx, history, millis};
+use crate::store::{StoreError, Writes, history, millis};
 use crate::token::{self, Inbound, TokenError};
 
 /// Why a step of the detour cannot go on.
@@ -324,7 +324,7 @@ pub async fn start(
         )
         .await?
     };
-    let mut tx = app.store().write().await?;
+    let mut tx = Writes::default();
     detours::insert_detour(
         &mut tx,
         &NewDetour {
@@ -382,9 +382,8 @@ pub async fn start(
             )?))
         }
     };
-    // The inserts go to the database here, in one round trip with the commit: a state
-    // used before fails them.
-    match tx.commit().await.map_err(StoreError::from) {
+    // The inserts go to the database here, in one round trip: a state used before fails them.
+    match app.store().run(tx).await {
         Err(StoreError::Conflict) => return Err(FlowError::StateReused),
         other => other?,
     }
@@ -397,7 +396,7 @@ pub async fn start(
 
 #[allow(clippy::too_many_arguments)]
 fn insert_prompt(
-    tx: &mut WriteTx,
+    tx: &mut Writes,
     id: &str,
     detour_id: &str,
     seq: i64,
@@ -909,32 +908,35 @@ async fn record(
         Vec::new()
     };
 
-    let mut tx = app.store().write().await?;
-    if !detours::finish_prompt(&mut tx, &row.id, outcome, millis(now)).await? {
-        // Another request answered first: show what it recorded, once it is committed
-        // (committing nothing waits for the batch that may hold that answer).
-        tx.commit().await.map_err(StoreError::from)?;
-        return after_answer(app, conn, row, client)
-            .await
-            .map(Submitted::Next);
+    let answer = Answer {
+        campaign,
+        row,
+        outcome,
+        answers,
+        client,
+        now: millis(now),
+    };
+    let mut tx = None;
+    let mut outcome_claims = Map::new();
+    if outcomes::needs_coupon(&answer) {
+        // A coupon is read and taken inside the transaction, after the prompt is ended.
+        let mut coupon_tx = app.store().write().await?;
+        if !detours::finish_prompt(&mut coupon_tx, &row.id, outcome, millis(now)).await? {
+            coupon_tx.commit().await.map_err(StoreError::from)?;
+            return answered_meanwhile(app, conn, row, client).await;
+        }
+        outcome_claims = outcomes::assign_coupon(&mut coupon_tx, &answer).await?;
+        tx = Some(coupon_tx);
     }
-    let outcome_claims = Value::Object(
-        outcomes::record(
-            &mut tx,
-            app.config(),
-            &Answer {
-                campaign,
-                row,
-                outcome,
-                answers,
-                client,
-                now: millis(now),
-            },
-        )
-        .await?,
-    );
+    let mut writes = Writes::default();
+    let w = match tx.as_mut() {
+        Some(t) => t.writes(),
+        None => &mut writes,
+    };
+    outcomes::record(w, app.config(), &answer, &outcome_claims);
+    let outcome_claims = Value::Object(outcome_claims);
     detours::insert_response(
-        &mut tx,
+        w,
         &NewResponse {
             prompt: row,
             outcome,
@@ -943,40 +945,59 @@ async fn record(
             created_at: millis(now),
         },
     );
-    if let Some(next) = next {
-        let id = random_id();
-        let ttl =
-            time::Duration::seconds(i64::try_from(app.config().prompt_ttl_secs).unwrap_or(1800));
-        let locale = choose_locale(&next, claims, client);
-        insert_prompt(
-            &mut tx,
-            &id,
-            &row.detour_id,
-            row.seq + 1,
-            &next,
-            &row.issuer,
-            &row.subject,
-            &locale,
-            &row.browser_hash,
-            client,
-            now,
-            ttl,
-        );
-        tx.commit().await.map_err(StoreError::from)?;
-        crate::telemetry::prompt_event(&campaign.id, outcome_label(outcome));
-        return Ok(Submitted::Next(Next::Prompt(id)));
+    // Where the detour goes: the next prompt's id, or the return claims.
+    let after: Result<String, Value> = match next.as_ref() {
+        Some(next) => {
+            let id = random_id();
+            let ttl = time::Duration::seconds(
+                i64::try_from(app.config().prompt_ttl_secs).unwrap_or(1800),
+            );
+            let locale = choose_locale(next, claims, client);
+            insert_prompt(
+                w,
+                &id,
+                &row.detour_id,
+                row.seq + 1,
+                next,
+                &row.issuer,
+                &row.subject,
+                &locale,
+                &row.browser_hash,
+                client,
+                now,
+                ttl,
+            );
+            Ok(id)
+        }
+        None => {
+            steps.push(detours::ChainStep {
+                campaign: row.campaign.clone(),
+                campaign_version: row.campaign_version,
+                outcome: outcome.to_owned(),
+                answers: answers.to_string(),
+                outcome_claims: outcome_claims.to_string(),
+            });
+            let result = result_claims(app, &steps);
+            detours::finish_detour(w, &row.detour_id, &result, millis(now));
+            Err(result)
+        }
+    };
+    match tx {
+        Some(t) => t.commit().await.map_err(StoreError::from)?,
+        None => {
+            // One round trip at the writer: end the prompt if it is still pending, and only
+            // then write the rest.
+            let guard = detours::finish_prompt_guard(&row.id, outcome, millis(now));
+            if !app.store().run_guarded(guard, writes).await? {
+                return answered_meanwhile(app, conn, row, client).await;
+            }
+        }
     }
-    steps.push(detours::ChainStep {
-        campaign: row.campaign.clone(),
-        campaign_version: row.campaign_version,
-        outcome: outcome.to_owned(),
-        answers: answers.to_string(),
-        outcome_claims: outcome_claims.to_string(),
-    });
-    let result = result_claims(app, &steps);
-    detours::finish_detour(&mut tx, &row.detour_id, &result, millis(now));
-    tx.commit().await.map_err(StoreError::from)?;
     crate::telemetry::prompt_event(&campaign.id, outcome_label(outcome));
+    let result = match after {
+        Ok(id) => return Ok(Submitted::Next(Next::Prompt(id))),
+        Err(result) => result,
+    };
     let thanks = crate::render::views::Words::new(campaign, &row.locale).thanks();
     let back = sign_return(
         app,
@@ -984,6 +1005,19 @@ async fn record(
         &result,
     )?;
     Ok(Submitted::Next(Next::Return(Box::new(back))))
+}
+
+/// Another request answered the prompt first: show what it recorded (committed by now: the
+/// guard's transaction waited for the batch that may hold that answer).
+async fn answered_meanwhile(
+    app: &AppState,
+    conn: &mut SqliteConnection,
+    row: &PromptRow,
+    client: &Client,
+) -> Result<Submitted, FlowError> {
+    after_answer(app, conn, row, client)
+        .await
+        .map(Submitted::Next)
 }
 
 fn outcome_label(outcome: &str) -> &'static str {

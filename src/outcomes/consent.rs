@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use super::Answer;
 use crate::render::views::Words;
-use crate::store::WriteTx;
+use crate::store::Writes;
 use crate::store::consents::{self, NewConsent};
 use crate::token::hex;
 
@@ -31,7 +31,7 @@ pub fn shown_text(answer: &Answer<'_>, field: &str) -> String {
 
 /// Records each purpose of a consent campaign: granted as ticked when completed, refused
 /// when declined; nothing when skipped (no answer was given).
-pub fn record(tx: &mut WriteTx, a: &Answer<'_>) {
+pub fn record(w: &mut Writes, a: &Answer<'_>) {
     let Some(consent) = &a.campaign.outcome.consent else {
         return;
     };
@@ -44,7 +44,7 @@ pub fn record(tx: &mut WriteTx, a: &Answer<'_>) {
         let text = shown_text(a, &purpose.field);
         let sha = hex(&Sha256::digest(text.as_bytes()));
         consents::insert(
-            tx,
+            w,
             &NewConsent {
                 issuer: &a.row.issuer,
                 subject: &a.row.subject,

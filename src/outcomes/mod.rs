@@ -9,7 +9,7 @@ pub mod consent;
 pub mod coupon;
 pub mod deliver;
 
-use crate::store::{StoreError, WriteTx};
+use crate::store::{StoreError, WriteTx, Writes};
 use serde_json::{Map, Value, json};
 use time::format_description::well_known::Rfc3339;
 
@@ -35,19 +35,20 @@ pub struct Answer<'a> {
     pub now: i64,
 }
 
-/// Records everything the answer yields; returns the claims it adds to the return token
-/// (`coupon`, `coupon_exhausted`).
-pub async fn record(
-    tx: &mut WriteTx,
-    config: &Config,
-    a: &Answer<'_>,
-) -> Result<Map<String, Value>, FlowError> {
-    let mut claims = Map::new();
+/// Whether the answer hands out a coupon, which needs reads inside its transaction
+/// ([`assign_coupon`]); everything else it yields is written by [`record`] without reading.
+pub fn needs_coupon(a: &Answer<'_>) -> bool {
+    a.outcome == "completed" && a.campaign.outcome.coupon.is_some()
+}
+
+/// Records everything the answer yields but a coupon, given the claims the coupon added
+/// (`coupon`, `coupon_exhausted`; the webhook event carries them).
+pub fn record(w: &mut Writes, config: &Config, a: &Answer<'_>, claims: &Map<String, Value>) {
     if a.outcome == "completed"
         && let Some(tos) = &a.campaign.outcome.tos
     {
         detours::insert_tos(
-            tx,
+            w,
             &NewTosAcceptance {
                 prompt: a.row,
                 document: &tos.document,
@@ -59,7 +60,17 @@ pub async fn record(
             },
         );
     }
-    consent::record(tx, a);
+    consent::record(w, a);
+    queue_deliveries(w, config, a, claims);
+}
+
+/// Hands out the answer's coupon, if its campaign has one, inside its write transaction;
+/// returns the claims it adds to the return token (`coupon`, `coupon_exhausted`).
+pub async fn assign_coupon(
+    tx: &mut WriteTx,
+    a: &Answer<'_>,
+) -> Result<Map<String, Value>, FlowError> {
+    let mut claims = Map::new();
     if a.outcome == "completed"
         && let Some(c) = &a.campaign.outcome.coupon
     {
@@ -81,7 +92,6 @@ pub async fn record(
             }
         }
     }
-    queue_deliveries(tx, config, a, &claims);
     Ok(claims)
 }
 
@@ -93,7 +103,7 @@ pub fn rfc3339_ms(ms: i64) -> String {
 }
 
 fn queue_deliveries(
-    tx: &mut WriteTx,
+    w: &mut Writes,
     config: &Config,
     a: &Answer<'_>,
     outcome_claims: &Map<String, Value>,
@@ -118,7 +128,7 @@ fn queue_deliveries(
         let payload = event.to_string();
         for url in &a.campaign.outcome.webhooks {
             outbox::enqueue(
-                tx,
+                w,
                 &NewDelivery {
                     id: &uuid::Uuid::now_v7().to_string(),
                     kind: outbox::WEBHOOK,
@@ -155,7 +165,7 @@ fn queue_deliveries(
             let payload =
                 json!({"id": event_id, "user_id": a.row.subject, "target": target, "data": data});
             outbox::enqueue(
-                tx,
+                w,
                 &NewDelivery {
                     id: &uuid::Uuid::now_v7().to_string(),
                     kind: outbox::AUTH0_PROFILE,

@@ -2,7 +2,7 @@
 
 use sqlx::SqliteConnection;
 
-use super::{StoreError, WriteTx};
+use super::{StoreError, Writes};
 
 /// One consent answer to record.
 #[derive(Debug)]
@@ -40,8 +40,8 @@ pub struct NewConsent<'a> {
 }
 
 /// Records a consent answer (and its text, once); deferred.
-pub fn insert(tx: &mut WriteTx, c: &NewConsent<'_>) {
-    tx.defer(
+pub fn insert(w: &mut Writes, c: &NewConsent<'_>) {
+    w.defer(
         "INSERT OR IGNORE INTO consent_texts (sha256, text, campaign, campaign_version, locale, created_at)
          VALUES (?, ?, ?, ?, ?, ?)",
     )
@@ -51,7 +51,7 @@ pub fn insert(tx: &mut WriteTx, c: &NewConsent<'_>) {
     .bind(c.campaign_version)
     .bind(c.locale)
     .bind(c.recorded_at);
-    tx.defer(
+    w.defer(
         "INSERT INTO consents (issuer, subject, purpose, granted, text_sha256, text_version, controller,
                                campaign, campaign_version, locale, prompt_id, recorded_at, ip, user_agent)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -3,7 +3,7 @@
 use serde_json::Value;
 use sqlx::SqliteConnection;
 
-use super::{StoreError, WriteTx};
+use super::{StoreError, WriteTx, Writes};
 
 /// A detour to record when a token is accepted.
 #[derive(Debug)]
@@ -36,8 +36,8 @@ pub struct NewDetour<'a> {
 
 /// Records a detour (deferred: sent with the transaction's next statement or its commit,
 /// which fail with [`StoreError::Conflict`] when the (issuer, state) was used before).
-pub fn insert_detour(tx: &mut WriteTx, d: &NewDetour<'_>) {
-    tx.defer(
+pub fn insert_detour(w: &mut Writes, d: &NewDetour<'_>) {
+    w.defer(
         "INSERT INTO detours (id, issuer, state, subject, claims, continue_url, created_at, expires_at, browser_hash, secret_index, ip, user_agent)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
@@ -89,8 +89,8 @@ pub struct NewPrompt<'a> {
 }
 
 /// Records a prompt (deferred).
-pub fn insert_prompt(tx: &mut WriteTx, p: &NewPrompt<'_>) {
-    tx.defer(
+pub fn insert_prompt(w: &mut Writes, p: &NewPrompt<'_>) {
+    w.defer(
         "INSERT INTO prompts (id, detour_id, seq, campaign, campaign_version, subject, issuer, status, locale,
                               csrf_token, browser_hash, shown_at, expires_at, ip, user_agent)
          VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
@@ -191,13 +191,18 @@ pub async fn finish_prompt(
     now: i64,
 ) -> Result<bool, StoreError> {
     let ended = tx
-        .fetch_with(
-            "UPDATE prompts SET status = ?, finished_at = ? WHERE id = ? AND status = 'pending' RETURNING id",
-            |b| b.bind(status).bind(now).bind(id),
-        )
+        .fetch_with(FINISH_PROMPT, |b| b.bind(status).bind(now).bind(id))
         .await?;
     Ok(!ended.is_empty())
 }
+
+/// The guard of an answer's write transaction: ends the prompt if it is still pending
+/// (returns a row if it was).
+pub fn finish_prompt_guard(id: &str, status: &str, now: i64) -> Writes {
+    Writes::guard(FINISH_PROMPT).bind(status).bind(now).bind(id)
+}
+
+const FINISH_PROMPT: &str = "UPDATE prompts SET status = ?, finished_at = ? WHERE id = ? AND status = 'pending' RETURNING id";
 
 /// An answer to record.
 #[derive(Debug)]
@@ -215,8 +220,8 @@ pub struct NewResponse<'a> {
 }
 
 /// Records an answer (deferred).
-pub fn insert_response(tx: &mut WriteTx, r: &NewResponse<'_>) {
-    tx.defer(
+pub fn insert_response(w: &mut Writes, r: &NewResponse<'_>) {
+    w.defer(
         "INSERT INTO responses (prompt_id, campaign, campaign_version, subject, issuer, outcome, answers, outcome_claims, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
@@ -261,8 +266,8 @@ pub async fn chain(
 }
 
 /// Marks a detour finished with its return claims, unless it already was (deferred).
-pub fn finish_detour(tx: &mut WriteTx, id: &str, result: &Value, now: i64) {
-    tx.defer("UPDATE detours SET finished_at = ?, result = ? WHERE id = ? AND finished_at IS NULL")
+pub fn finish_detour(w: &mut Writes, id: &str, result: &Value, now: i64) {
+    w.defer("UPDATE detours SET finished_at = ?, result = ? WHERE id = ? AND finished_at IS NULL")
         .bind(now)
         .bind(result.to_string())
         .bind(id);
@@ -347,8 +352,8 @@ pub struct NewTosAcceptance<'a> {
 }
 
 /// Records a ToS acceptance (deferred).
-pub fn insert_tos(tx: &mut WriteTx, t: &NewTosAcceptance<'_>) {
-    tx.defer(
+pub fn insert_tos(w: &mut Writes, t: &NewTosAcceptance<'_>) {
+    w.defer(
         "INSERT INTO tos_acceptances (issuer, subject, document, version, url, prompt_id, accepted_at, ip, user_agent)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )

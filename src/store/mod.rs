@@ -29,8 +29,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, Sqlite, SqlitePool};
 use time::OffsetDateTime;
 
-pub use self::writer::WriteTx;
 use self::writer::Writer;
+pub use self::writer::{WriteTx, Writes};
 
 /// Storage failures. Unique-key conflicts are told apart because callers act on them.
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +127,7 @@ impl Store {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        let writer = Writer::new(options.connect().await?);
+        let writer = Writer::new(options.connect().await?).map_err(sqlx::Error::Io)?;
         let checkpointer = Arc::new(Checkpointer(tokio::spawn(checkpoint_loop(pool.clone()))));
         Ok(Store {
             pool,
@@ -150,6 +150,18 @@ impl Store {
     /// returns once it is durably committed (with the transactions that queued meanwhile).
     pub async fn write(&self) -> Result<WriteTx, StoreError> {
         Ok(self.writer.begin().await?)
+    }
+
+    /// Runs statements prepared beforehand as one write transaction, holding the writer for
+    /// one round trip; returns once they are durably committed.
+    pub async fn run(&self, writes: Writes) -> Result<(), StoreError> {
+        Ok(self.writer.run(writes).await?)
+    }
+
+    /// As [`Store::run`], but only if `guard` (a statement with RETURNING) returns a row;
+    /// returns whether it did.
+    pub async fn run_guarded(&self, guard: Writes, writes: Writes) -> Result<bool, StoreError> {
+        Ok(self.writer.run_guarded(Some(guard), writes).await?)
     }
 
     /// Whether the database answers.

@@ -2,7 +2,7 @@
 
 use sqlx::SqliteConnection;
 
-use super::{StoreError, WriteTx};
+use super::{StoreError, Writes};
 
 /// What kind of delivery.
 pub const WEBHOOK: &str = "webhook";
@@ -31,8 +31,8 @@ pub struct NewDelivery<'a> {
 }
 
 /// Queues a delivery, due at once (deferred).
-pub fn enqueue(tx: &mut WriteTx, d: &NewDelivery<'_>) {
-    tx.defer(
+pub fn enqueue(w: &mut Writes, d: &NewDelivery<'_>) {
+    w.defer(
         "INSERT INTO outbox (id, kind, target, payload, prompt_id, campaign, subject, created_at, next_attempt_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )

@@ -20,7 +20,12 @@
 //! transaction sends as few as it can: its savepoint opens with its first statements, and
 //! statements whose results are not needed ([`WriteTx::defer`]) wait and go with the next
 //! statement that is, or with the RELEASE at commit. A transaction that only writes is one
-//! round trip.
+//! round trip; prepared whole beforehand ([`Writes`], [`Writer::run`]) it holds the writer
+//! for that round trip only.
+//!
+//! The writer's own steps run on a runtime of their own (one thread): a task of the main
+//! runtime woken by a database answer waits behind every other ready task there, and here
+//! the writer's turn would wait with it, and every writer queued behind.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -50,6 +55,34 @@ pub struct Writer {
     batch: Arc<Mutex<Batch>>,
     /// Tasks waiting for a turn: while any are, the batch stays open for them.
     queued: Arc<AtomicUsize>,
+    /// The writer's runtime.
+    runtime: Arc<WriterRuntime>,
+}
+
+/// A single-threaded runtime on a thread of its own, stopped when the last writer is dropped.
+#[derive(Debug)]
+struct WriterRuntime {
+    handle: tokio::runtime::Handle,
+    _stop: oneshot::Sender<()>,
+}
+
+impl WriterRuntime {
+    fn start() -> std::io::Result<WriterRuntime> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("interlude-writer".into())
+            .spawn(move || {
+                let _ = runtime.block_on(stopped);
+            })?;
+        Ok(WriterRuntime {
+            handle,
+            _stop: stop,
+        })
+    }
 }
 
 async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), sqlx::Error> {
@@ -167,8 +200,8 @@ impl Drop for Queued {
 
 impl Writer {
     /// The writer over `conn`, a connection of its own.
-    pub fn new(conn: SqliteConnection) -> Writer {
-        Writer {
+    pub fn new(conn: SqliteConnection) -> std::io::Result<Writer> {
+        Ok(Writer {
             batch: Arc::new(Mutex::new(Batch {
                 conn,
                 open: false,
@@ -176,7 +209,71 @@ impl Writer {
                 waiters: Vec::new(),
             })),
             queued: Arc::new(AtomicUsize::new(0)),
-        }
+            runtime: Arc::new(WriterRuntime::start()?),
+        })
+    }
+
+    fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.runtime.handle.spawn(task)
+    }
+
+    /// Runs `writes` as one write transaction, in one round trip while it holds the writer;
+    /// returns once it is durably committed.
+    pub async fn run(&self, writes: Writes) -> Result<(), sqlx::Error> {
+        self.run_guarded(None, writes).await.map(|_| ())
+    }
+
+    /// Runs `guard` first, then `writes` only if `guard` returned a row; in one write
+    /// transaction either way. Returns whether `writes` ran, once it is durably committed.
+    pub async fn run_guarded(
+        &self,
+        guard: Option<Writes>,
+        writes: Writes,
+    ) -> Result<bool, sqlx::Error> {
+        let writer = self.clone();
+        let ran = self.spawn(async move {
+            let mut turn = writer.turn().await;
+            if let Err(e) = turn.batch.start().await {
+                turn.batch.settle(&writer.queued).await;
+                return Err(e);
+            }
+            let mut applied = true;
+            let mut body = writes.0;
+            if let Some(guard) = guard {
+                match send(&mut turn, guard.0).await {
+                    Ok(rows) => applied = !rows.is_empty(),
+                    Err(e) => return writer.abandon(turn, e).await,
+                }
+                if !applied {
+                    body = Pending::default();
+                }
+            }
+            let body = body.released(turn.in_transaction);
+            if let Err(e) = send(&mut turn, body).await {
+                return writer.abandon(turn, e).await;
+            }
+            turn.in_transaction = false;
+            let (done, committed) = oneshot::channel();
+            turn.batch.waiters.push(done);
+            turn.batch.settle(&writer.queued).await;
+            Ok((applied, committed))
+        });
+        let (applied, committed) = ran.await.map_err(|_| stopped())??;
+        batch_outcome(committed.await)?;
+        Ok(applied)
+    }
+
+    /// Undoes a transaction whose statement failed, settles the batch, and hands back the error.
+    async fn abandon<T>(&self, mut turn: Turn, e: sqlx::Error) -> Result<T, sqlx::Error> {
+        turn.in_transaction = false;
+        turn.batch.abandoned = true;
+        turn.batch.undo_abandoned().await;
+        turn.batch.settle(&self.queued).await;
+        Err(e)
     }
 
     async fn turn(&self) -> Turn {
@@ -199,7 +296,7 @@ impl Writer {
     pub async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
         let writer = self.clone();
         let (give, take) = oneshot::channel();
-        tokio::spawn(async move {
+        self.spawn(async move {
             let mut turn = writer.turn().await;
             match turn.batch.start().await {
                 Ok(()) => {
@@ -216,7 +313,7 @@ impl Writer {
         match take.await {
             Ok(Ok(turn)) => Ok(WriteTx {
                 turn,
-                pending: Pending::default(),
+                pending: Writes::default(),
             }),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(stopped()),
@@ -225,11 +322,8 @@ impl Writer {
 
     /// Takes a turn only to undo what was abandoned and settle the batch.
     fn spawn_settle(&self) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
         let writer = self.clone();
-        runtime.spawn(async move {
+        self.spawn(async move {
             let mut turn = writer.turn().await;
             turn.batch.undo_abandoned().await;
             turn.batch.settle(&writer.queued).await;
@@ -250,7 +344,68 @@ struct Pending {
     bind_error: Option<String>,
 }
 
-/// Sends `pending` on the turn's connection in one round trip.
+impl Pending {
+    fn push(&mut self, sql: &str) {
+        self.sql.push_str(sql);
+        self.sql.push_str(";\n");
+    }
+
+    /// The statements with the savepoint opened first (unless `open` already) and released last.
+    fn released(mut self, open: bool) -> Pending {
+        if !open && self.sql.is_empty() {
+            return self;
+        }
+        self.sql.push_str("RELEASE write_tx");
+        self
+    }
+}
+
+/// Statements of a write transaction whose results are not needed, gathered before (or
+/// during) the transaction and sent together.
+#[derive(Debug, Default)]
+pub struct Writes(Pending);
+
+impl Writes {
+    /// Adds a statement (no rows, no count needed); its failure fails the transaction.
+    pub fn defer(&mut self, sql: &'static str) -> Bind<'_> {
+        debug_assert!(!sql.contains("?1"), "numbered placeholders in `{sql}`");
+        self.0.push(sql);
+        Bind {
+            pending: &mut self.0,
+        }
+    }
+
+    /// A statement that returns rows, as the guard of [`Writer::run_guarded`].
+    pub fn guard(sql: &'static str) -> Writes {
+        let mut w = Writes::default();
+        w.0.push(sql);
+        w
+    }
+
+    /// Binds the next argument of the last statement added.
+    pub fn bind<'v, T: Encode<'v, Sqlite> + Type<Sqlite> + 'v>(mut self, value: T) -> Self {
+        Bind {
+            pending: &mut self.0,
+        }
+        .bind(value);
+        self
+    }
+}
+
+fn batch_outcome(
+    committed: Result<Result<(), String>, oneshot::error::RecvError>,
+) -> Result<(), sqlx::Error> {
+    match committed {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(message)) => Err(sqlx::Error::Protocol(format!(
+            "the write was not committed: {message}"
+        ))),
+        Err(_) => Err(stopped()),
+    }
+}
+
+/// Sends `pending` on the turn's connection in one round trip, opening the transaction's
+/// savepoint first if it is not open yet.
 async fn send(turn: &mut Turn, pending: Pending) -> Result<Vec<SqliteRow>, sqlx::Error> {
     if let Some(e) = pending.bind_error {
         return Err(sqlx::Error::Encode(e.into()));
@@ -258,9 +413,14 @@ async fn send(turn: &mut Turn, pending: Pending) -> Result<Vec<SqliteRow>, sqlx:
     if pending.sql.is_empty() {
         return Ok(Vec::new());
     }
+    let sql = if turn.in_transaction {
+        pending.sql
+    } else {
+        format!("SAVEPOINT write_tx;\n{}", pending.sql)
+    };
     // From here on the savepoint may be open: dropped, the transaction is undone.
     turn.in_transaction = true;
-    sqlx::query_with(AssertSqlSafe(pending.sql), pending.args)
+    sqlx::query_with(AssertSqlSafe(sql), pending.args)
         .fetch_all(&mut turn.batch.conn)
         .await
 }
@@ -271,7 +431,7 @@ async fn send(turn: &mut Turn, pending: Pending) -> Result<Vec<SqliteRow>, sqlx:
 #[derive(Debug)]
 pub struct WriteTx {
     turn: Turn,
-    pending: Pending,
+    pending: Writes,
 }
 
 /// A deferred statement's arguments, bound in order (`?` placeholders only: numbered ones
@@ -296,24 +456,21 @@ impl WriteTx {
     /// Queues a statement whose result is not needed (no rows, no count): it is sent with
     /// the transaction's next statement, or at commit. Its failure fails that send.
     pub fn defer(&mut self, sql: &'static str) -> Bind<'_> {
-        debug_assert!(!sql.contains("?1"), "numbered placeholders in `{sql}`");
-        self.push(sql);
-        Bind {
-            pending: &mut self.pending,
-        }
+        self.pending.defer(sql)
+    }
+
+    /// The statements queued so far, to add to.
+    pub fn writes(&mut self) -> &mut Writes {
+        &mut self.pending
     }
 
     fn push(&mut self, sql: &str) {
-        if !self.turn.in_transaction && self.pending.sql.is_empty() {
-            self.pending.sql.push_str("SAVEPOINT write_tx;\n");
-        }
-        self.pending.sql.push_str(sql);
-        self.pending.sql.push_str(";\n");
+        self.pending.0.push(sql);
     }
 
     /// Sends what is pending; the rows of every statement sent (deferred ones return none).
     async fn send(&mut self) -> Result<Vec<SqliteRow>, sqlx::Error> {
-        let pending = std::mem::take(&mut self.pending);
+        let pending = std::mem::take(&mut self.pending.0);
         send(&mut self.turn, pending).await
     }
 
@@ -330,8 +487,7 @@ impl WriteTx {
         sql: &'static str,
         bind: impl FnOnce(Bind<'_>) -> Bind<'_>,
     ) -> Result<Vec<SqliteRow>, sqlx::Error> {
-        let b = self.defer(sql);
-        bind(b);
+        bind(self.defer(sql));
         self.send().await
     }
 
@@ -348,47 +504,35 @@ impl WriteTx {
     /// Commits: sends what is pending with the RELEASE, and returns once the batch holding
     /// this transaction is durably committed.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        let WriteTx {
-            mut turn,
-            mut pending,
-        } = self;
-        let released = tokio::spawn(async move {
+        let WriteTx { mut turn, pending } = self;
+        let writer = turn.writer.clone();
+        let released = writer.spawn(async move {
             turn.unfinished = false;
-            if turn.in_transaction || !pending.sql.is_empty() {
-                pending.sql.push_str("RELEASE write_tx");
-            }
-            let sent = send(&mut turn, pending).await;
-            turn.in_transaction = false;
-            let queued = Arc::clone(&turn.writer.queued);
+            let open = turn.in_transaction;
+            let sent = send(&mut turn, pending.0.released(open)).await;
+            let writer = turn.writer.clone();
             if let Err(e) = sent {
-                turn.batch.abandoned = true;
-                turn.batch.undo_abandoned().await;
-                turn.batch.settle(&queued).await;
-                return Err(e);
+                return writer.abandon(turn, e).await;
             }
+            turn.in_transaction = false;
             // Committing nothing still waits for the open batch, which may hold what this
             // transaction read.
             let (done, committed) = oneshot::channel();
             turn.batch.waiters.push(done);
-            turn.batch.settle(&queued).await;
+            turn.batch.settle(&writer.queued).await;
             Ok(committed)
             // The turn passes on: writers queued behind join this batch (or commit it).
         });
         let committed = released.await.map_err(|_| stopped())??;
-        match committed.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(sqlx::Error::Protocol(format!(
-                "the write was not committed: {message}"
-            ))),
-            Err(_) => Err(stopped()),
-        }
+        batch_outcome(committed.await)
     }
 
     /// Rolls back.
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
         let WriteTx { mut turn, .. } = self;
         let (done, finished) = oneshot::channel::<()>();
-        tokio::spawn(async move {
+        let writer = turn.writer.clone();
+        writer.spawn(async move {
             turn.unfinished = false;
             if std::mem::take(&mut turn.in_transaction) {
                 turn.batch.abandoned = true;
@@ -430,7 +574,7 @@ mod tests {
             .execute(&mut reader)
             .await
             .expect("a table");
-        let writer = Writer::new(options.connect().await.expect("a writer"));
+        let writer = Writer::new(options.connect().await.expect("a writer")).expect("a writer");
         (dir, writer, reader)
     }
 
