@@ -929,6 +929,10 @@ async fn record(
         tx = Some(coupon_tx);
     }
     let mut writes = Writes::default();
+    if tx.is_none() {
+        // First: should a concurrent request have ended the prompt, this fails the rest.
+        detours::end_prompt(&mut writes, &row.id, outcome, millis(now));
+    }
     let w = match tx.as_mut() {
         Some(t) => t.writes(),
         None => &mut writes,
@@ -984,14 +988,10 @@ async fn record(
     };
     match tx {
         Some(t) => t.commit().await.map_err(StoreError::from)?,
-        None => {
-            // One round trip at the writer: end the prompt if it is still pending, and only
-            // then write the rest.
-            let guard = detours::finish_prompt_guard(&row.id, outcome, millis(now));
-            if !app.store().run_guarded(guard, writes).await? {
-                return answered_meanwhile(app, conn, row, client).await;
-            }
-        }
+        None => match app.store().run(writes).await {
+            Err(StoreError::Finished) => return answered_meanwhile(app, conn, row, client).await,
+            other => other?,
+        },
     }
     crate::telemetry::prompt_event(&campaign.id, outcome_label(outcome));
     let result = match after {
@@ -1007,14 +1007,20 @@ async fn record(
     Ok(Submitted::Next(Next::Return(Box::new(back))))
 }
 
-/// Another request answered the prompt first: show what it recorded (committed by now: the
-/// guard's transaction waited for the batch that may hold that answer).
+/// Another request answered the prompt first: show what it recorded, once it is committed
+/// (a transaction that commits nothing waits for the batch that may hold that answer).
 async fn answered_meanwhile(
     app: &AppState,
     conn: &mut SqliteConnection,
     row: &PromptRow,
     client: &Client,
 ) -> Result<Submitted, FlowError> {
+    app.store()
+        .write()
+        .await?
+        .commit()
+        .await
+        .map_err(StoreError::from)?;
     after_answer(app, conn, row, client)
         .await
         .map(Submitted::Next)

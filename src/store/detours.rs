@@ -196,10 +196,13 @@ pub async fn finish_prompt(
     Ok(!ended.is_empty())
 }
 
-/// The guard of an answer's write transaction: ends the prompt if it is still pending
-/// (returns a row if it was).
-pub fn finish_prompt_guard(id: &str, status: &str, now: i64) -> Writes {
-    Writes::guard(FINISH_PROMPT).bind(status).bind(now).bind(id)
+/// Ends a prompt (deferred). Should it not be pending any more, the `prompts_finished_once`
+/// trigger fails the transaction with [`StoreError::Finished`], and nothing is written.
+pub fn end_prompt(w: &mut Writes, id: &str, status: &str, now: i64) {
+    w.defer("UPDATE prompts SET status = ?, finished_at = ? WHERE id = ?")
+        .bind(status)
+        .bind(now)
+        .bind(id);
 }
 
 const FINISH_PROMPT: &str = "UPDATE prompts SET status = ?, finished_at = ? WHERE id = ? AND status = 'pending' RETURNING id";

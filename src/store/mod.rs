@@ -47,12 +47,21 @@ pub enum StoreError {
     /// A stored value could not be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The prompt was finished already (by a concurrent request): nothing was written.
+    #[error("the prompt is already finished")]
+    Finished,
 }
+
+/// What the `prompts_finished_once` trigger aborts with.
+const FINISHED_ONCE: &str = "interlude: the prompt is already finished";
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+            sqlx::Error::Database(db) if db.message().contains(FINISHED_ONCE) => {
+                StoreError::Finished
+            }
             _ => StoreError::Database(e),
         }
     }
@@ -156,12 +165,6 @@ impl Store {
     /// one round trip; returns once they are durably committed.
     pub async fn run(&self, writes: Writes) -> Result<(), StoreError> {
         Ok(self.writer.run(writes).await?)
-    }
-
-    /// As [`Store::run`], but only if `guard` (a statement with RETURNING) returns a row;
-    /// returns whether it did.
-    pub async fn run_guarded(&self, guard: Writes, writes: Writes) -> Result<bool, StoreError> {
-        Ok(self.writer.run_guarded(Some(guard), writes).await?)
     }
 
     /// Whether the database answers.

@@ -19,9 +19,10 @@
 //! wake-ups), and the writer is one connection that every write queues for, so a write
 //! transaction sends as few as it can: its savepoint opens with its first statements, and
 //! statements whose results are not needed ([`WriteTx::defer`]) wait and go with the next
-//! statement that is, or with the RELEASE at commit. A transaction that only writes is one
-//! round trip; prepared whole beforehand ([`Writes`], [`Writer::run`]) it holds the writer
-//! for that round trip only.
+//! statement that is, or with the RELEASE at commit. Transactions prepared whole beforehand
+//! ([`Writes`], [`Writer::run`]) queue as jobs, and the jobs waiting when the writer comes
+//! to them go to SQLite in one round trip, each in its own savepoint: a job that fails is
+//! undone alone and the ones after it are sent again.
 //!
 //! The writer's own steps run on a runtime of their own (one thread): a task of the main
 //! runtime woken by a database answer waits behind every other ready task there, and here
@@ -30,12 +31,16 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use futures_util::StreamExt;
 use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Arguments, AssertSqlSafe, Encode, Sqlite, SqliteConnection, Type};
+use sqlx::{Arguments, AssertSqlSafe, SqliteConnection};
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
 /// Most write transactions committed together: bounds how long the first of them waits.
-pub const MAX_BATCH: usize = 16;
+pub const MAX_BATCH: usize = 64;
+
+/// Most jobs sent in one round trip.
+const MAX_SEND: usize = 32;
 
 /// The writer connection and its batch.
 #[derive(Debug)]
@@ -46,7 +51,16 @@ struct Batch {
     /// A write transaction ended uncommitted: its savepoint is undone before anything else.
     abandoned: bool,
     /// Transactions released into the open batch, waiting for its commit.
-    waiters: Vec<oneshot::Sender<Result<(), String>>>,
+    waiters: Vec<Waiter>,
+}
+
+/// Told how the batch holding a transaction ended.
+type Waiter = oneshot::Sender<Result<(), sqlx::Error>>;
+
+/// A write transaction prepared whole, and who waits for its commit.
+struct Job {
+    writes: Pending,
+    done: Waiter,
 }
 
 /// The writer of a store; cheap to clone.
@@ -55,6 +69,8 @@ pub struct Writer {
     batch: Arc<Mutex<Batch>>,
     /// Tasks waiting for a turn: while any are, the batch stays open for them.
     queued: Arc<AtomicUsize>,
+    /// Jobs for the writer's loop.
+    jobs: tokio::sync::mpsc::UnboundedSender<Job>,
     /// The writer's runtime.
     runtime: Arc<WriterRuntime>,
 }
@@ -104,7 +120,7 @@ impl Batch {
     /// Tells every transaction waiting on the batch how it ended.
     fn notify(&mut self, result: &Result<(), String>) {
         for waiter in self.waiters.drain(..) {
-            let _ = waiter.send(result.clone());
+            let _ = waiter.send(result.clone().map_err(not_committed));
         }
     }
 
@@ -201,7 +217,8 @@ impl Drop for Queued {
 impl Writer {
     /// The writer over `conn`, a connection of its own.
     pub fn new(conn: SqliteConnection) -> std::io::Result<Writer> {
-        Ok(Writer {
+        let (jobs, queue) = tokio::sync::mpsc::unbounded_channel();
+        let writer = Writer {
             batch: Arc::new(Mutex::new(Batch {
                 conn,
                 open: false,
@@ -209,8 +226,50 @@ impl Writer {
                 waiters: Vec::new(),
             })),
             queued: Arc::new(AtomicUsize::new(0)),
+            jobs,
             runtime: Arc::new(WriterRuntime::start()?),
-        })
+        };
+        // The loop holds no sender, so it ends when the last writer is dropped.
+        let looping = Writer {
+            jobs: tokio::sync::mpsc::unbounded_channel().0,
+            ..writer.clone()
+        };
+        writer.spawn(looping.job_loop(queue));
+        Ok(writer)
+    }
+
+    /// Takes the jobs as they come; those waiting together go in one round trip, and the
+    /// batch stays open while more wait (up to [`MAX_BATCH`]).
+    async fn job_loop(self, mut queue: tokio::sync::mpsc::UnboundedReceiver<Job>) {
+        let mut jobs = Vec::with_capacity(MAX_SEND);
+        while queue.recv_many(&mut jobs, MAX_SEND).await > 0 {
+            let mut turn = self.turn().await;
+            loop {
+                match turn.batch.start().await {
+                    Ok(()) => send_jobs(&mut turn, &mut jobs).await,
+                    Err(e) => {
+                        let message = e.to_string();
+                        for job in jobs.drain(..) {
+                            let _ = job.done.send(Err(not_committed(message.clone())));
+                        }
+                    }
+                }
+                // More waiting: send them in this batch, unless it is full.
+                if turn.batch.waiters.len() >= MAX_BATCH {
+                    break;
+                }
+                while jobs.len() < MAX_SEND {
+                    match queue.try_recv() {
+                        Ok(job) => jobs.push(job),
+                        Err(_) => break,
+                    }
+                }
+                if jobs.is_empty() {
+                    break;
+                }
+            }
+            turn.batch.settle(&self.queued).await;
+        }
     }
 
     fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
@@ -221,50 +280,20 @@ impl Writer {
         self.runtime.handle.spawn(task)
     }
 
-    /// Runs `writes` as one write transaction, in one round trip while it holds the writer;
-    /// returns once it is durably committed.
+    /// Runs `writes` as one write transaction (queued as a job, sent with the jobs waiting
+    /// beside it); returns once it is durably committed.
     pub async fn run(&self, writes: Writes) -> Result<(), sqlx::Error> {
-        self.run_guarded(None, writes).await.map(|_| ())
-    }
-
-    /// Runs `guard` first, then `writes` only if `guard` returned a row; in one write
-    /// transaction either way. Returns whether `writes` ran, once it is durably committed.
-    pub async fn run_guarded(
-        &self,
-        guard: Option<Writes>,
-        writes: Writes,
-    ) -> Result<bool, sqlx::Error> {
-        let writer = self.clone();
-        let ran = self.spawn(async move {
-            let mut turn = writer.turn().await;
-            if let Err(e) = turn.batch.start().await {
-                turn.batch.settle(&writer.queued).await;
-                return Err(e);
-            }
-            let mut applied = true;
-            let mut body = writes.0;
-            if let Some(guard) = guard {
-                match send(&mut turn, guard.0).await {
-                    Ok(rows) => applied = !rows.is_empty(),
-                    Err(e) => return writer.abandon(turn, e).await,
-                }
-                if !applied {
-                    body = Pending::default();
-                }
-            }
-            let body = body.released(turn.in_transaction);
-            if let Err(e) = send(&mut turn, body).await {
-                return writer.abandon(turn, e).await;
-            }
-            turn.in_transaction = false;
-            let (done, committed) = oneshot::channel();
-            turn.batch.waiters.push(done);
-            turn.batch.settle(&writer.queued).await;
-            Ok((applied, committed))
-        });
-        let (applied, committed) = ran.await.map_err(|_| stopped())??;
-        batch_outcome(committed.await)?;
-        Ok(applied)
+        if writes.0.sql.is_empty() {
+            return Ok(());
+        }
+        let (done, committed) = oneshot::channel();
+        self.jobs
+            .send(Job {
+                writes: writes.0,
+                done,
+            })
+            .map_err(|_| stopped())?;
+        committed.await.map_err(|_| stopped())?
     }
 
     /// Undoes a transaction whose statement failed, settles the batch, and hands back the error.
@@ -335,13 +364,64 @@ fn stopped() -> sqlx::Error {
     sqlx::Error::Protocol("the write was not committed: the writer stopped".into())
 }
 
+/// An argument of a statement not yet sent.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    /// NULL.
+    Null,
+    /// An integer.
+    Int(i64),
+    /// A text.
+    Text(String),
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Arg::Int(v)
+    }
+}
+
+impl From<u32> for Arg {
+    fn from(v: u32) -> Self {
+        Arg::Int(i64::from(v))
+    }
+}
+
+impl From<bool> for Arg {
+    fn from(v: bool) -> Self {
+        Arg::Int(i64::from(v))
+    }
+}
+
+impl From<&str> for Arg {
+    fn from(v: &str) -> Self {
+        Arg::Text(v.to_owned())
+    }
+}
+
+impl From<&String> for Arg {
+    fn from(v: &String) -> Self {
+        Arg::Text(v.clone())
+    }
+}
+
+impl From<String> for Arg {
+    fn from(v: String) -> Self {
+        Arg::Text(v)
+    }
+}
+
+impl<T: Into<Arg>> From<Option<T>> for Arg {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Arg::Null, Into::into)
+    }
+}
+
 /// Statements not yet sent, joined, with their arguments in order.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Pending {
     sql: String,
-    args: SqliteArguments,
-    /// An argument that could not be encoded: the next send fails with it.
-    bind_error: Option<String>,
+    args: Vec<Arg>,
 }
 
 impl Pending {
@@ -350,7 +430,7 @@ impl Pending {
         self.sql.push_str(";\n");
     }
 
-    /// The statements with the savepoint opened first (unless `open` already) and released last.
+    /// The statements with the savepoint released last (if it is open or opens with them).
     fn released(mut self, open: bool) -> Pending {
         if !open && self.sql.is_empty() {
             return self;
@@ -358,6 +438,79 @@ impl Pending {
         self.sql.push_str("RELEASE write_tx");
         self
     }
+}
+
+/// The arguments, encoded for sqlx.
+fn encode(args: &[Arg]) -> Result<SqliteArguments, sqlx::Error> {
+    let mut out = SqliteArguments::default();
+    for arg in args {
+        let added = match arg {
+            Arg::Null => out.add(None::<i64>),
+            Arg::Int(v) => out.add(*v),
+            Arg::Text(v) => out.add(v.clone()),
+        };
+        added.map_err(sqlx::Error::Encode)?;
+    }
+    Ok(out)
+}
+
+/// Sends `jobs` (all taken) in as few round trips as failures allow: each job in its own
+/// savepoint followed by a one-row SELECT, so the rows tell how many were released before
+/// a failure. The failed job is undone and told; the ones after it go again.
+async fn send_jobs(turn: &mut Turn, jobs: &mut Vec<Job>) {
+    // Jobs before `start` have been sent; it stays 0 as they are drained.
+    let start = 0;
+    while start < jobs.len() {
+        let mut sql = String::new();
+        let mut args = Vec::new();
+        for job in &jobs[start..] {
+            sql.push_str("SAVEPOINT write_tx;\n");
+            sql.push_str(&job.writes.sql);
+            sql.push_str("RELEASE write_tx;\nSELECT 1;\n");
+            args.extend(job.writes.args.iter().cloned());
+        }
+        let mut released = 0;
+        let mut failure = None;
+        match encode(&args) {
+            Ok(encoded) => {
+                let mut rows =
+                    sqlx::query_with(AssertSqlSafe(sql), encoded).fetch(&mut turn.batch.conn);
+                while let Some(row) = rows.next().await {
+                    match row {
+                        Ok(_) => released += 1,
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => failure = Some(e),
+        }
+        let end = (start + released).min(jobs.len());
+        for job in jobs.drain(start..end) {
+            turn.batch.waiters.push(job.done);
+        }
+        let Some(e) = failure else {
+            break;
+        };
+        if start < jobs.len() {
+            let failed = jobs.remove(start);
+            turn.batch.abandoned = true;
+            turn.batch.undo_abandoned().await;
+            let _ = failed.done.send(Err(e));
+            if !turn.batch.open {
+                // SQLite rolled the whole batch back (its waiters were told): start another.
+                if let Err(e) = turn.batch.start().await {
+                    let message = e.to_string();
+                    for job in jobs.drain(start..) {
+                        let _ = job.done.send(Err(not_committed(message.clone())));
+                    }
+                }
+            }
+        }
+    }
+    jobs.clear();
 }
 
 /// Statements of a write transaction whose results are not needed, gathered before (or
@@ -374,45 +527,19 @@ impl Writes {
             pending: &mut self.0,
         }
     }
-
-    /// A statement that returns rows, as the guard of [`Writer::run_guarded`].
-    pub fn guard(sql: &'static str) -> Writes {
-        let mut w = Writes::default();
-        w.0.push(sql);
-        w
-    }
-
-    /// Binds the next argument of the last statement added.
-    pub fn bind<'v, T: Encode<'v, Sqlite> + Type<Sqlite> + 'v>(mut self, value: T) -> Self {
-        Bind {
-            pending: &mut self.0,
-        }
-        .bind(value);
-        self
-    }
 }
 
-fn batch_outcome(
-    committed: Result<Result<(), String>, oneshot::error::RecvError>,
-) -> Result<(), sqlx::Error> {
-    match committed {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(message)) => Err(sqlx::Error::Protocol(format!(
-            "the write was not committed: {message}"
-        ))),
-        Err(_) => Err(stopped()),
-    }
+fn not_committed(message: String) -> sqlx::Error {
+    sqlx::Error::Protocol(format!("the write was not committed: {message}"))
 }
 
 /// Sends `pending` on the turn's connection in one round trip, opening the transaction's
 /// savepoint first if it is not open yet.
 async fn send(turn: &mut Turn, pending: Pending) -> Result<Vec<SqliteRow>, sqlx::Error> {
-    if let Some(e) = pending.bind_error {
-        return Err(sqlx::Error::Encode(e.into()));
-    }
     if pending.sql.is_empty() {
         return Ok(Vec::new());
     }
+    let args = encode(&pending.args)?;
     let sql = if turn.in_transaction {
         pending.sql
     } else {
@@ -420,7 +547,7 @@ async fn send(turn: &mut Turn, pending: Pending) -> Result<Vec<SqliteRow>, sqlx:
     };
     // From here on the savepoint may be open: dropped, the transaction is undone.
     turn.in_transaction = true;
-    sqlx::query_with(AssertSqlSafe(sql), pending.args)
+    sqlx::query_with(AssertSqlSafe(sql), args)
         .fetch_all(&mut turn.batch.conn)
         .await
 }
@@ -442,12 +569,8 @@ pub struct Bind<'t> {
 
 impl Bind<'_> {
     /// Binds the next argument.
-    pub fn bind<'v, T: Encode<'v, Sqlite> + Type<Sqlite> + 'v>(self, value: T) -> Self {
-        if let Err(e) = self.pending.args.add(value)
-            && self.pending.bind_error.is_none()
-        {
-            self.pending.bind_error = Some(e.to_string());
-        }
+    pub fn bind(self, value: impl Into<Arg>) -> Self {
+        self.pending.args.push(value.into());
         self
     }
 }
@@ -524,7 +647,7 @@ impl WriteTx {
             // The turn passes on: writers queued behind join this batch (or commit it).
         });
         let committed = released.await.map_err(|_| stopped())??;
-        batch_outcome(committed.await)
+        committed.await.map_err(|_| stopped())?
     }
 
     /// Rolls back.
@@ -631,6 +754,41 @@ mod tests {
         for (n, task) in tasks.into_iter().enumerate() {
             if task.await.expect("a writer task").expect("no commit fails") {
                 expected.push(format!("k{n:02}"));
+            }
+        }
+        assert_eq!(keys(&mut reader).await, expected);
+    }
+
+    #[tokio::test]
+    async fn jobs_sent_together_fail_alone() {
+        let (_dir, writer, mut reader) = setup().await;
+        let mut tasks = Vec::new();
+        for n in 0..40 {
+            let writer = writer.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut w = Writes::default();
+                // Every fourth job inserts a key twice: it fails, and only it is undone.
+                w.defer("INSERT INTO t (k) VALUES (?)")
+                    .bind(format!("j{n:02}"));
+                if n % 4 == 0 {
+                    w.defer("INSERT INTO t (k) VALUES (?)")
+                        .bind(format!("j{n:02}"));
+                }
+                writer.run(w).await
+            }));
+        }
+        let mut expected = Vec::new();
+        for (n, task) in tasks.into_iter().enumerate() {
+            let result = task.await.expect("a job task");
+            if n % 4 == 0 {
+                let e = result.expect_err("a duplicate key fails its job");
+                assert!(
+                    matches!(&e, sqlx::Error::Database(db) if db.is_unique_violation()),
+                    "{e}"
+                );
+            } else {
+                result.expect("the other jobs commit");
+                expected.push(format!("j{n:02}"));
             }
         }
         assert_eq!(keys(&mut reader).await, expected);
