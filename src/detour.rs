@@ -872,8 +872,9 @@ async fn record(
     let now = now();
     let may_chain = outcome != "declined"
         && u32::try_from(row.seq + 1).unwrap_or(u32::MAX) < app.config().max_chain;
+    // The steps answered before this one were committed before this prompt was made.
+    let (shown, mut steps) = detours::detour_steps(conn, &row.detour_id).await?;
     let next = if may_chain {
-        let shown = detours::detour_campaigns(conn, &row.detour_id).await?;
         let answering = Answering {
             row,
             status: history::parse_status(outcome)?,
@@ -900,12 +901,6 @@ async fn record(
         .await?
     } else {
         None
-    };
-    // The steps answered before this one were committed before this prompt was made.
-    let mut steps = if next.is_none() {
-        detours::chain(conn, &row.detour_id).await?
-    } else {
-        Vec::new()
     };
 
     let answer = Answer {

@@ -254,20 +254,6 @@ pub struct ChainStep {
     pub outcome_claims: String,
 }
 
-/// The answered steps of a detour, in order.
-pub async fn chain(
-    conn: &mut SqliteConnection,
-    detour_id: &str,
-) -> Result<Vec<ChainStep>, StoreError> {
-    Ok(sqlx::query_as::<_, ChainStep>(
-        "SELECT r.campaign, r.campaign_version, r.outcome, r.answers, r.outcome_claims FROM responses r JOIN prompts p ON p.id = r.prompt_id
-         WHERE p.detour_id = ? ORDER BY p.seq",
-    )
-    .bind(detour_id)
-    .fetch_all(conn)
-    .await?)
-}
-
 /// Marks a detour finished with its return claims, unless it already was (deferred).
 pub fn finish_detour(w: &mut Writes, id: &str, result: &Value, now: i64) {
     w.defer("UPDATE detours SET finished_at = ?, result = ? WHERE id = ? AND finished_at IS NULL")
@@ -310,17 +296,42 @@ pub async fn get_detour(
     .await?)
 }
 
-/// Campaigns a detour has shown so far.
-pub async fn detour_campaigns(
+/// A detour's prompts so far: the campaigns shown, in order, and the steps answered.
+pub async fn detour_steps(
     conn: &mut SqliteConnection,
     detour_id: &str,
-) -> Result<Vec<String>, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT campaign FROM prompts WHERE detour_id = ? ORDER BY seq")
-            .bind(detour_id)
-            .fetch_all(conn)
-            .await?,
+) -> Result<(Vec<String>, Vec<ChainStep>), StoreError> {
+    let rows: Vec<(
+        String,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    )> = sqlx::query_as(
+        "SELECT p.campaign, r.campaign_version, r.outcome, r.answers, r.outcome_claims
+             FROM prompts p LEFT JOIN responses r ON r.prompt_id = p.id
+             WHERE p.detour_id = ? ORDER BY p.seq",
     )
+    .bind(detour_id)
+    .fetch_all(conn)
+    .await?;
+    let mut shown = Vec::with_capacity(rows.len());
+    let mut steps = Vec::new();
+    for (campaign, version, outcome, answers, outcome_claims) in rows {
+        if let (Some(campaign_version), Some(outcome), Some(answers), Some(outcome_claims)) =
+            (version, outcome, answers, outcome_claims)
+        {
+            steps.push(ChainStep {
+                campaign: campaign.clone(),
+                campaign_version,
+                outcome,
+                answers,
+                outcome_claims,
+            });
+        }
+        shown.push(campaign);
+    }
+    Ok((shown, steps))
 }
 
 /// Marks pending prompts past their expiry as expired; returns how many.

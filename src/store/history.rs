@@ -8,8 +8,9 @@ use crate::rules::{History, PastPrompt, PromptStatus, TosRecord};
 /// How many past prompts the rules see at most (newest first): bounds the work per request.
 pub const MAX_HISTORY: i64 = 500;
 
-/// A user's prompts, newest first (`kind` 0), then the ToS versions they accepted (`kind` 1),
-/// in one statement: each statement is a round trip to the connection's thread. The limit
+/// A user's newest prompts (`kind` 0; the rules take them in any order) and the ToS versions
+/// they accepted (`kind` 1), in one statement: each statement is a round trip to the
+/// connection's thread. The `prompts_history` index covers the first part. The limit
 /// ([`MAX_HISTORY`]) is written into the SQL: a bound `LIMIT ?` makes SQLite (3.47+)
 /// re-prepare the statement every time it is bound.
 const HISTORY_SQL: &str = "SELECT * FROM (
@@ -18,8 +19,7 @@ const HISTORY_SQL: &str = "SELECT * FROM (
        FROM prompts WHERE issuer = ?1 AND subject = ?2 ORDER BY shown_at DESC LIMIT 500)
      UNION ALL
      SELECT DISTINCT 1, document, NULL, NULL, NULL, NULL, version
-     FROM tos_acceptances WHERE issuer = ?1 AND subject = ?2
-     ORDER BY kind, shown_at DESC";
+     FROM tos_acceptances WHERE issuer = ?1 AND subject = ?2";
 
 /// Parses a stored status.
 pub fn parse_status(s: &str) -> Result<PromptStatus, StoreError> {

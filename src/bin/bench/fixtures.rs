@@ -129,6 +129,11 @@ impl Fixtures {
         self.copies += 1;
         let copy = self.work.join(format!("cell-{}.db", self.copies));
         std::fs::copy(template, &copy).context("copying the database template")?;
+        // On disk before the cell starts: the write-back of a fresh 1.6 GB copy would
+        // otherwise compete with the cell's own commits.
+        std::fs::File::open(&copy)
+            .and_then(|f| f.sync_all())
+            .context("syncing the database copy")?;
         Ok(copy)
     }
 
@@ -264,6 +269,7 @@ async fn build_template(path: &Path, history: u64, users: u64) -> anyhow::Result
     let url = format!("sqlite://{}", path.display());
     let store = interlude::store::Store::connect(&url).await?;
     store.pool().close().await;
+    drop(store);
     let mut conn = open(path).await?;
     fill(
         &mut conn,
