@@ -301,37 +301,44 @@ pub async fn detour_steps(
     conn: &mut SqliteConnection,
     detour_id: &str,
 ) -> Result<(Vec<String>, Vec<ChainStep>), StoreError> {
-    let rows: Vec<(
-        String,
-        Option<i64>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    )> = sqlx::query_as(
+    let rows = sqlx::query_as::<_, DetourPromptRow>(
         "SELECT p.campaign, r.campaign_version, r.outcome, r.answers, r.outcome_claims
-             FROM prompts p LEFT JOIN responses r ON r.prompt_id = p.id
-             WHERE p.detour_id = ? ORDER BY p.seq",
+         FROM prompts p LEFT JOIN responses r ON r.prompt_id = p.id
+         WHERE p.detour_id = ? ORDER BY p.seq",
     )
     .bind(detour_id)
     .fetch_all(conn)
     .await?;
     let mut shown = Vec::with_capacity(rows.len());
     let mut steps = Vec::new();
-    for (campaign, version, outcome, answers, outcome_claims) in rows {
-        if let (Some(campaign_version), Some(outcome), Some(answers), Some(outcome_claims)) =
-            (version, outcome, answers, outcome_claims)
-        {
+    for row in rows {
+        if let (Some(campaign_version), Some(outcome), Some(answers), Some(outcome_claims)) = (
+            row.campaign_version,
+            row.outcome,
+            row.answers,
+            row.outcome_claims,
+        ) {
             steps.push(ChainStep {
-                campaign: campaign.clone(),
+                campaign: row.campaign.clone(),
                 campaign_version,
                 outcome,
                 answers,
                 outcome_claims,
             });
         }
-        shown.push(campaign);
+        shown.push(row.campaign);
     }
     Ok((shown, steps))
+}
+
+/// A prompt of a detour, with its response once answered.
+#[derive(sqlx::FromRow)]
+struct DetourPromptRow {
+    campaign: String,
+    campaign_version: Option<i64>,
+    outcome: Option<String>,
+    answers: Option<String>,
+    outcome_claims: Option<String>,
 }
 
 /// Marks pending prompts past their expiry as expired; returns how many.
