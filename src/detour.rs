@@ -165,7 +165,13 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 /// The campaigns a token may see: those its `campaign` claim names (a string or a list), or all.
-fn candidates(set: &CampaignSet, claims: &Value, exclude: &[String]) -> Vec<Arc<Campaign>> {
+/// Borrowed, not cloned: with a thousand campaigns, cloning each `Arc` (and dropping it) on
+/// every login made two cores fight over the reference counts.
+fn candidates<'s>(
+    set: &'s CampaignSet,
+    claims: &Value,
+    exclude: &[String],
+) -> Vec<&'s Arc<Campaign>> {
     let named: Option<Vec<&str>> = match claims.get("campaign") {
         Some(Value::String(s)) => Some(vec![s.as_str()]),
         Some(Value::Array(items)) => Some(items.iter().filter_map(Value::as_str).collect()),
@@ -174,7 +180,6 @@ fn candidates(set: &CampaignSet, claims: &Value, exclude: &[String]) -> Vec<Arc<
     set.iter()
         .filter(|c| named.as_ref().is_none_or(|n| n.contains(&c.id.as_str())))
         .filter(|c| !exclude.contains(&c.id))
-        .cloned()
         .collect()
 }
 
@@ -270,7 +275,7 @@ async fn pick(
     };
     let mut pool = pool;
     loop {
-        let Some(chosen) = rules::first_firing(pool.iter(), &ctx) else {
+        let Some(chosen) = rules::first_firing(pool.iter().copied(), &ctx) else {
             return Ok(None);
         };
         // A campaign whose coupons ran out and that says `on_exhausted: skip` steps aside.
