@@ -854,18 +854,19 @@ pub async fn submit(
         other => return Err(FlowError::ActionRefused(other.chars().take(32).collect())),
     };
     record(
-        app, &mut conn, &set, &campaign, &row, outcome, &answers, &claims, client,
+        app, conn, &set, &campaign, &row, outcome, &answers, &claims, client,
     )
     .await
 }
 
 /// Commits an answer and moves the detour on, in one transaction. What the transaction
-/// needs to read (the chain so far, the next campaign's rules) is read first on `conn`, so
+/// needs to read (the chain so far, the next campaign's rules) is read first on `conn`, which
+/// goes back to the pool before the write (a commit may take milliseconds to come), so
 /// the writer, which every write of the process queues for, only writes.
 #[allow(clippy::too_many_arguments)]
 async fn record(
     app: &AppState,
-    conn: &mut SqliteConnection,
+    mut conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
     set: &CampaignSet,
     campaign: &Campaign,
     row: &PromptRow,
@@ -878,7 +879,7 @@ async fn record(
     let may_chain = outcome != "declined"
         && u32::try_from(row.seq + 1).unwrap_or(u32::MAX) < app.config().max_chain;
     // The steps answered before this one were committed before this prompt was made.
-    let (shown, mut steps) = detours::detour_steps(conn, &row.detour_id).await?;
+    let (shown, mut steps) = detours::detour_steps(&mut conn, &row.detour_id).await?;
     let next = if may_chain {
         let answering = Answering {
             row,
@@ -895,7 +896,7 @@ async fn record(
                 }),
         };
         pick(
-            conn,
+            &mut conn,
             set,
             &row.issuer,
             &row.subject,
@@ -908,6 +909,7 @@ async fn record(
         None
     };
 
+    drop(conn);
     let answer = Answer {
         campaign,
         row,
@@ -923,7 +925,7 @@ async fn record(
         let mut coupon_tx = app.store().write().await?;
         if !detours::finish_prompt(&mut coupon_tx, &row.id, outcome, millis(now)).await? {
             coupon_tx.commit().await.map_err(StoreError::from)?;
-            return answered_meanwhile(app, conn, row, client).await;
+            return answered_meanwhile(app, row, client).await;
         }
         outcome_claims = outcomes::assign_coupon(&mut coupon_tx, &answer).await?;
         tx = Some(coupon_tx);
@@ -989,7 +991,7 @@ async fn record(
     match tx {
         Some(t) => t.commit().await.map_err(StoreError::from)?,
         None => match app.store().run(writes).await {
-            Err(StoreError::Finished) => return answered_meanwhile(app, conn, row, client).await,
+            Err(StoreError::Finished) => return answered_meanwhile(app, row, client).await,
             other => other?,
         },
     }
@@ -1011,7 +1013,6 @@ async fn record(
 /// (a transaction that commits nothing waits for the batch that may hold that answer).
 async fn answered_meanwhile(
     app: &AppState,
-    conn: &mut SqliteConnection,
     row: &PromptRow,
     client: &Client,
 ) -> Result<Submitted, FlowError> {
@@ -1021,7 +1022,8 @@ async fn answered_meanwhile(
         .commit()
         .await
         .map_err(StoreError::from)?;
-    after_answer(app, conn, row, client)
+    let mut conn = app.store().conn().await?;
+    after_answer(app, &mut conn, row, client)
         .await
         .map(Submitted::Next)
 }
