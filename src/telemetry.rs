@@ -9,6 +9,8 @@
 //! - `interlude_coupon_exhausted_total{campaign}`, `interlude_coupon_pool_free{campaign}`
 //! - `interlude_deliveries_total{kind,result}`, `interlude_outbox_backlog`
 //! - `interlude_campaign_reloads_total{result}`
+//! - `interlude_store_commit_seconds` (one durable commit of a batch),
+//!   `interlude_store_batch_transactions` (write transactions per commit)
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -16,7 +18,7 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -28,8 +30,15 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             let buckets = [
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
             ];
+            let transactions = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
             PrometheusBuilder::new()
                 .set_buckets(&buckets)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("interlude_store_batch_transactions".into()),
+                        &transactions,
+                    )
+                })
                 .and_then(|b| b.install_recorder())
                 .ok()
         })

@@ -161,11 +161,18 @@ impl Batch {
             return;
         }
         self.open = false;
+        let started = std::time::Instant::now();
         let result = if self.waiters.is_empty() {
             exec(&mut self.conn, "ROLLBACK").await
         } else {
             exec(&mut self.conn, "COMMIT").await
         };
+        if !self.waiters.is_empty() {
+            metrics::histogram!("interlude_store_commit_seconds")
+                .record(started.elapsed().as_secs_f64());
+            metrics::histogram!("interlude_store_batch_transactions")
+                .record(self.waiters.len() as f64);
+        }
         if result.is_err() {
             // A COMMIT that failed may leave the transaction open.
             let _ = exec(&mut self.conn, "ROLLBACK").await;

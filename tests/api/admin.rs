@@ -504,6 +504,7 @@ async fn metrics_count_what_happened() {
         &before,
         "interlude_token_refusals_total{reason=\"signature\"}",
     );
+    let written_before = metric(&before, "interlude_store_batch_transactions_sum");
 
     for (i, action) in ["submit", "submit", "skip"].iter().enumerate() {
         let (_, form) = app
@@ -526,6 +527,13 @@ async fn metrics_count_what_happened() {
         "text/plain; version=0.0.4; charset=utf-8"
     );
     let text = page.html;
+    // Three logins and three answers are six write transactions, each in one commit (other
+    // tests of this process may have shared the batches).
+    assert!(
+        metric(&text, "interlude_store_batch_transactions_sum") >= written_before + 6.0,
+        "{text}"
+    );
+    assert!(metric(&text, "interlude_store_commit_seconds_count") >= 1.0);
     assert_eq!(
         metric(
             &text,
