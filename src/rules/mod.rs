@@ -289,10 +289,36 @@ pub fn holds(rule: &Rule, ctx: &Context<'_>) -> bool {
     holds_with(rule, ctx, &mut Lookups::default())
 }
 
+/// A claim test other than a regex: a lookup and a compare. Within `all` and `any` these
+/// decide first; the rest (regexes, history scans, rollout hashes, nested groups) run only
+/// if they did not. The rules are pure, so the order changes the cost, never the outcome;
+/// with many campaigns most fail on a cheap test before an expensive one runs.
+fn cheap(rule: &Rule) -> bool {
+    matches!(rule, Rule::Claim { test, .. } if !matches!(test, ClaimTest::Matches(_)))
+}
+
 fn holds_with<'r, 'v>(rule: &'r Rule, ctx: &Context<'v>, seen: &mut Lookups<'r, 'v>) -> bool {
     match rule {
-        Rule::All(rules) => rules.iter().all(|r| holds_with(r, ctx, seen)),
-        Rule::Any(rules) => rules.iter().any(|r| holds_with(r, ctx, seen)),
+        Rule::All(rules) => {
+            rules
+                .iter()
+                .filter(|r| cheap(r))
+                .all(|r| holds_with(r, ctx, seen))
+                && rules
+                    .iter()
+                    .filter(|r| !cheap(r))
+                    .all(|r| holds_with(r, ctx, seen))
+        }
+        Rule::Any(rules) => {
+            rules
+                .iter()
+                .filter(|r| cheap(r))
+                .any(|r| holds_with(r, ctx, seen))
+                || rules
+                    .iter()
+                    .filter(|r| !cheap(r))
+                    .any(|r| holds_with(r, ctx, seen))
+        }
         Rule::Not(inner) => !holds_with(inner, ctx, seen),
         Rule::Claim { path, test } => claim_holds(test, seen.claim(path, ctx.claims)),
         Rule::History(h) => history_check(h, ctx).1.is_none(),
