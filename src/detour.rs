@@ -392,9 +392,9 @@ pub async fn start(
         Err(StoreError::Conflict) => return Err(FlowError::StateReused),
         other => other?,
     }
-    match (&next, &chosen) {
-        (Next::Prompt(_), Some(campaign)) => crate::telemetry::prompt_event(&campaign.id, "shown"),
-        _ => crate::telemetry::prompt_event("", "none"),
+    match &chosen {
+        Some(campaign) => crate::telemetry::prompt_event(&campaign.id, "shown"),
+        None => crate::telemetry::prompt_event("", "none"),
     }
     Ok(next)
 }
@@ -924,7 +924,8 @@ async fn record(
         // A coupon is read and taken inside the transaction, after the prompt is ended.
         let mut coupon_tx = app.store().write().await?;
         if !detours::finish_prompt(&mut coupon_tx, &row.id, outcome, millis(now)).await? {
-            coupon_tx.commit().await.map_err(StoreError::from)?;
+            // Nothing to keep; `answered_meanwhile` waits for the batch itself.
+            coupon_tx.rollback().await.map_err(StoreError::from)?;
             return answered_meanwhile(app, row, client).await;
         }
         outcome_claims = outcomes::assign_coupon(&mut coupon_tx, &answer).await?;

@@ -9,7 +9,6 @@ pub mod consent;
 pub mod coupon;
 pub mod deliver;
 
-use crate::store::{StoreError, WriteTx, Writes};
 use serde_json::{Map, Value, json};
 use time::format_description::well_known::Rfc3339;
 
@@ -18,6 +17,7 @@ use crate::config::Config;
 use crate::detour::{Client, FlowError};
 use crate::store::detours::{self, NewTosAcceptance, PromptRow};
 use crate::store::outbox::{self, NewDelivery};
+use crate::store::{StoreError, WriteTx, Writes};
 
 /// One finished prompt, as the outcome recorders see it.
 pub struct Answer<'a> {

@@ -425,7 +425,7 @@ impl<T: Into<Arg>> From<Option<T>> for Arg {
 }
 
 /// Statements not yet sent, joined, with their arguments in order.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 struct Pending {
     sql: String,
     args: Vec<Arg>,
@@ -448,7 +448,7 @@ impl Pending {
 }
 
 /// The arguments, encoded for sqlx.
-fn encode(args: &[Arg]) -> Result<SqliteArguments, sqlx::Error> {
+fn encode<'a>(args: impl IntoIterator<Item = &'a Arg>) -> Result<SqliteArguments, sqlx::Error> {
     let mut out = SqliteArguments::default();
     for arg in args {
         let added = match arg {
@@ -463,22 +463,19 @@ fn encode(args: &[Arg]) -> Result<SqliteArguments, sqlx::Error> {
 
 /// Sends `jobs` (all taken) in as few round trips as failures allow: each job in its own
 /// savepoint followed by a one-row SELECT, so the rows tell how many were released before
-/// a failure. The failed job is undone and told; the ones after it go again.
+/// a failure. The failed job is undone and told; the ones after it go again. Sent jobs
+/// leave `jobs` as they are released or fail, so what is left is always what is unsent.
 async fn send_jobs(turn: &mut Turn, jobs: &mut Vec<Job>) {
-    // Jobs before `start` have been sent; it stays 0 as they are drained.
-    let start = 0;
-    while start < jobs.len() {
+    while !jobs.is_empty() {
         let mut sql = String::new();
-        let mut args = Vec::new();
-        for job in &jobs[start..] {
+        for job in jobs.iter() {
             sql.push_str("SAVEPOINT write_tx;\n");
             sql.push_str(&job.writes.sql);
             sql.push_str("RELEASE write_tx;\nSELECT 1;\n");
-            args.extend(job.writes.args.iter().cloned());
         }
         let mut released = 0;
         let mut failure = None;
-        match encode(&args) {
+        match encode(jobs.iter().flat_map(|job| &job.writes.args)) {
             Ok(encoded) => {
                 let mut rows =
                     sqlx::query_with(AssertSqlSafe(sql), encoded).fetch(&mut turn.batch.conn);
@@ -494,15 +491,15 @@ async fn send_jobs(turn: &mut Turn, jobs: &mut Vec<Job>) {
             }
             Err(e) => failure = Some(e),
         }
-        let end = (start + released).min(jobs.len());
-        for job in jobs.drain(start..end) {
+        let end = released.min(jobs.len());
+        for job in jobs.drain(..end) {
             turn.batch.waiters.push(job.done);
         }
         let Some(e) = failure else {
             break;
         };
-        if start < jobs.len() {
-            let failed = jobs.remove(start);
+        if !jobs.is_empty() {
+            let failed = jobs.remove(0);
             turn.batch.abandoned = true;
             turn.batch.undo_abandoned().await;
             let _ = failed.done.send(Err(e));
@@ -510,7 +507,7 @@ async fn send_jobs(turn: &mut Turn, jobs: &mut Vec<Job>) {
                 // SQLite rolled the whole batch back (its waiters were told): start another.
                 if let Err(e) = turn.batch.start().await {
                     let message = e.to_string();
-                    for job in jobs.drain(start..) {
+                    for job in jobs.drain(..) {
                         let _ = job.done.send(Err(not_committed(message.clone())));
                     }
                 }
@@ -560,7 +557,7 @@ async fn send(turn: &mut Turn, pending: Pending) -> Result<Vec<SqliteRow>, sqlx:
 }
 
 /// A write transaction. Its statements go through [`WriteTx::defer`] (results not needed),
-/// [`WriteTx::fetch_all`] (rows needed) or, for anything else, [`WriteTx::conn`]. Dropped
+/// [`WriteTx::fetch_with`] (rows needed) or, for anything else, [`WriteTx::conn`]. Dropped
 /// without [`WriteTx::commit`], it is rolled back.
 #[derive(Debug)]
 pub struct WriteTx {
@@ -604,12 +601,6 @@ impl WriteTx {
         send(&mut self.turn, pending).await
     }
 
-    /// Runs `sql` (after what is pending, in the same round trip) and returns its rows.
-    pub async fn fetch_all(&mut self, sql: &'static str) -> Result<Vec<SqliteRow>, sqlx::Error> {
-        self.push(sql);
-        self.send().await
-    }
-
     /// Runs `sql` with arguments bound by `bind` (after what is pending, in the same round
     /// trip) and returns its rows.
     pub async fn fetch_with(
@@ -636,11 +627,10 @@ impl WriteTx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         let WriteTx { mut turn, pending } = self;
         let writer = turn.writer.clone();
-        let released = writer.spawn(async move {
+        let released = writer.clone().spawn(async move {
             turn.unfinished = false;
             let open = turn.in_transaction;
             let sent = send(&mut turn, pending.0.released(open)).await;
-            let writer = turn.writer.clone();
             if let Err(e) = sent {
                 return writer.abandon(turn, e).await;
             }
