@@ -164,7 +164,8 @@ fn same(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
-/// The campaigns a token may see: those its `campaign` claim names (a string or a list), or all.
+/// The campaigns a token may see: those its `campaign` claim names (a string or a list), or
+/// all, less those whose trigger requires a claim value the token does not have.
 /// Borrowed, not cloned: with a thousand campaigns, cloning each `Arc` (and dropping it) on
 /// every login made two cores fight over the reference counts.
 fn candidates<'s>(
@@ -177,7 +178,7 @@ fn candidates<'s>(
         Some(Value::Array(items)) => Some(items.iter().filter_map(Value::as_str).collect()),
         _ => None,
     };
-    set.iter()
+    set.may_fire(claims)
         .filter(|c| named.as_ref().is_none_or(|n| n.contains(&c.id.as_str())))
         .filter(|c| !exclude.contains(&c.id))
         .collect()

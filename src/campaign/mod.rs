@@ -17,7 +17,7 @@ use time::{Date, Duration};
 
 pub use self::load::{Problem, Problems, load_dir};
 pub use self::model::{FieldType, MetadataTarget, OnExhausted};
-use crate::rules::{ClaimPath, Rule, Schedule};
+use crate::rules::{ClaimPath, Index, Rule, Schedule};
 
 /// A validated campaign. Only [`load`] makes these, so every one the service holds is sound.
 #[derive(Debug, Clone)]
@@ -262,6 +262,7 @@ pub struct Coupon {
 pub struct CampaignSet {
     ordered: Vec<Arc<Campaign>>,
     by_id: HashMap<String, Arc<Campaign>>,
+    index: Index,
 }
 
 impl CampaignSet {
@@ -273,12 +274,26 @@ impl CampaignSet {
             .iter()
             .map(|c| (c.id.clone(), Arc::clone(c)))
             .collect();
-        Self { ordered, by_id }
+        let index = Index::new(ordered.iter().map(|c| c.trigger.as_ref()));
+        Self {
+            ordered,
+            by_id,
+            index,
+        }
     }
 
     /// Campaigns in evaluation order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Campaign>> {
         self.ordered.iter()
+    }
+
+    /// The campaigns that may fire for a token with these claims, in evaluation order: all
+    /// but those whose trigger requires a claim value the token does not have
+    /// ([`Index`]). Choosing among these picks the same campaign as choosing among all.
+    pub fn may_fire<'s>(&'s self, claims: &Value) -> impl Iterator<Item = &'s Arc<Campaign>> {
+        self.index
+            .candidates(claims)
+            .filter_map(|i| self.ordered.get(i))
     }
 
     /// The campaign with this id.

@@ -4,6 +4,7 @@
 //! back the chosen campaign with the reason each campaign fired or not.
 
 pub mod duration;
+pub mod index;
 pub mod path;
 
 use std::cmp::Ordering;
@@ -14,6 +15,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
+pub use self::index::Index;
 pub use self::path::ClaimPath;
 use crate::campaign::Campaign;
 
@@ -265,21 +267,42 @@ fn fires_with<'r, 'v>(
 /// The claims one choice has looked up: campaigns mostly test the same few claims, and a
 /// lookup in the token's claims hashes each key on the way (SipHash). Bounded, so a set
 /// whose campaigns all test different claims costs a short scan at most.
+/// Likewise the history facts of the campaigns history rules read: many campaigns read the
+/// same few (a frequency cap over another campaign), and each read scans the history.
 #[derive(Default)]
-struct Lookups<'r, 'v>(Vec<(&'r ClaimPath, Option<&'v Value>)>);
+struct Lookups<'r, 'v> {
+    claims: Vec<(&'r ClaimPath, Option<&'v Value>)>,
+    history: Vec<(&'r str, Option<u32>, HistoryFacts)>,
+}
 
 impl<'r, 'v> Lookups<'r, 'v> {
     const MAX: usize = 32;
 
     fn claim(&mut self, path: &'r ClaimPath, claims: &'v Value) -> Option<&'v Value> {
-        if let Some((_, found)) = self.0.iter().find(|(p, _)| p.same_claim(path)) {
+        if let Some((_, found)) = self.claims.iter().find(|(p, _)| p.same_claim(path)) {
             return *found;
         }
         let found = present(path, claims);
-        if self.0.len() < Self::MAX {
-            self.0.push((path, found));
+        if self.claims.len() < Self::MAX {
+            self.claims.push((path, found));
         }
         found
+    }
+
+    fn history(&mut self, rule: &'r HistoryRule, ctx: &Context<'_>) -> HistoryFacts {
+        let (campaign, version) = (rule.campaign.as_str(), rule.version);
+        if let Some((.., facts)) = self
+            .history
+            .iter()
+            .find(|(c, v, _)| *v == version && *c == campaign)
+        {
+            return *facts;
+        }
+        let facts = history_facts(rule, ctx);
+        if self.history.len() < Self::MAX {
+            self.history.push((campaign, version, facts));
+        }
+        facts
     }
 }
 
@@ -321,7 +344,7 @@ fn holds_with<'r, 'v>(rule: &'r Rule, ctx: &Context<'v>, seen: &mut Lookups<'r, 
         }
         Rule::Not(inner) => !holds_with(inner, ctx, seen),
         Rule::Claim { path, test } => claim_holds(test, seen.claim(path, ctx.claims)),
-        Rule::History(h) => history_check(h, ctx).1.is_none(),
+        Rule::History(h) => history_miss(h, &seen.history(h, ctx), ctx.now).is_none(),
         Rule::Rollout { basis_points, salt } => rollout_bucket(ctx.subject, salt) < *basis_points,
         Rule::TosAccepted { document, version } => tos_accepted(ctx, document, version.as_deref()),
     }
@@ -570,6 +593,12 @@ enum HistoryMiss {
 /// The facts of a history rule's campaign, and the first part of the rule that fails (none
 /// when the rule holds).
 fn history_check(rule: &HistoryRule, ctx: &Context<'_>) -> (HistoryFacts, Option<HistoryMiss>) {
+    let facts = history_facts(rule, ctx);
+    (facts, history_miss(rule, &facts, ctx.now))
+}
+
+/// What the history shows about the campaign (and version) a history rule reads.
+fn history_facts(rule: &HistoryRule, ctx: &Context<'_>) -> HistoryFacts {
     let relevant = ctx
         .history
         .prompts
@@ -591,24 +620,32 @@ fn history_check(rule: &HistoryRule, ctx: &Context<'_>) -> (HistoryFacts, Option
                 .max(Some(p.finished_at.unwrap_or(p.shown_at)));
         }
     }
-    let miss = if rule.answered.is_some_and(|want| facts.answered != want) {
+    facts
+}
+
+/// The first part of a history rule that the facts fail (none when the rule holds).
+fn history_miss(
+    rule: &HistoryRule,
+    facts: &HistoryFacts,
+    now: OffsetDateTime,
+) -> Option<HistoryMiss> {
+    if rule.answered.is_some_and(|want| facts.answered != want) {
         Some(HistoryMiss::Answered)
     } else if let Some(n) = rule.shown_at_least.filter(|n| facts.shown < *n) {
         Some(HistoryMiss::ShownTooFew(n))
     } else if let Some(n) = rule.shown_at_most.filter(|n| facts.shown > *n) {
         Some(HistoryMiss::ShownTooOften(n))
     } else if let (Some(gap), Some(at)) = (rule.last_shown_more_than, facts.last_shown)
-        && ctx.now - at <= gap
+        && now - at <= gap
     {
-        Some(HistoryMiss::ShownWithin(ctx.now - at, gap))
+        Some(HistoryMiss::ShownWithin(now - at, gap))
     } else if let (Some(gap), Some(at)) = (rule.last_dismissed_more_than, facts.last_dismissed)
-        && ctx.now - at <= gap
+        && now - at <= gap
     {
-        Some(HistoryMiss::DismissedWithin(ctx.now - at, gap))
+        Some(HistoryMiss::DismissedWithin(now - at, gap))
     } else {
         None
-    };
-    (facts, miss)
+    }
 }
 
 fn evaluate_history(rule: &HistoryRule, ctx: &Context<'_>) -> Verdict {

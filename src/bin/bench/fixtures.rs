@@ -449,9 +449,11 @@ pub async fn prepare_posts(db: &Path, n: usize, users: u64) -> anyhow::Result<Ve
     Ok(prepared)
 }
 
-/// The rules engine alone: µs per choice (`rules::first_firing` over every campaign in `dir`,
-/// for a bench user with five past prompts), measured in this process for about `secs`.
-pub fn rules_cost(dir: &Path, secs: f64) -> anyhow::Result<f64> {
+/// The rules engine alone: µs per choice for a bench user with five past prompts, measured
+/// in this process for about `secs` each: `rules::first_firing` over every campaign in
+/// `dir`, then over the campaigns the set's index leaves for the user's claims (the
+/// request path, the index lookup included).
+pub fn rules_cost(dir: &Path, secs: f64) -> anyhow::Result<(f64, f64)> {
     use interlude::rules::{Context, History, PastPrompt, PromptStatus, first_firing};
     let set =
         interlude::campaign::load_dir(dir, &interlude::campaign::load::LoadOptions::default())
@@ -492,16 +494,25 @@ pub fn rules_cost(dir: &Path, secs: f64) -> anyhow::Result<f64> {
         now,
     };
     anyhow::ensure!(
-        first_firing(set.iter(), &ctx).is_some_and(|c| c.id == BENCH_CAMPAIGN),
+        first_firing(set.iter(), &ctx).is_some_and(|c| c.id == BENCH_CAMPAIGN)
+            && first_firing(set.may_fire(&claims), &ctx).is_some_and(|c| c.id == BENCH_CAMPAIGN),
         "the bench campaign must fire for the bench user"
     );
-    let started = std::time::Instant::now();
-    let mut runs = 0u64;
-    while started.elapsed().as_secs_f64() < secs {
-        for _ in 0..16 {
-            std::hint::black_box(first_firing(set.iter(), std::hint::black_box(&ctx)));
+    let per_choice = |choose: &dyn Fn() -> bool| {
+        let started = std::time::Instant::now();
+        let mut runs = 0u64;
+        while started.elapsed().as_secs_f64() < secs {
+            for _ in 0..16 {
+                std::hint::black_box(choose());
+            }
+            runs += 16;
         }
-        runs += 16;
-    }
-    Ok(started.elapsed().as_secs_f64() * 1e6 / runs as f64)
+        started.elapsed().as_secs_f64() * 1e6 / runs as f64
+    };
+    let all = per_choice(&|| first_firing(set.iter(), std::hint::black_box(&ctx)).is_some());
+    let indexed = per_choice(&|| {
+        let ctx = std::hint::black_box(&ctx);
+        first_firing(set.may_fire(ctx.claims), ctx).is_some()
+    });
+    Ok((all, indexed))
 }

@@ -263,7 +263,8 @@ async fn run(opts: Opts) -> anyhow::Result<()> {
     for &k in &opts.campaigns {
         let dir = fixtures.campaigns_dir(k)?;
         let secs = if opts.quick { 0.05 } else { 0.5 };
-        rules.push((k, fixtures::rules_cost(&dir, secs)?));
+        let (all, indexed) = fixtures::rules_cost(&dir, secs)?;
+        rules.push((k, all, indexed));
     }
     let mut results = Results::new(machine, &opts_summary(&opts), results, started.elapsed());
     results.rules_us_per_choice = rules;
