@@ -1,28 +1,32 @@
 //! An index of campaigns by the claim values their triggers require, so a choice among a
 //! thousand campaigns evaluates only those that can fire for this token.
 //!
-//! Many triggers require a claim to equal one of a few values: `all: [{claim: plan, eq:
-//! gold}, …]`, `in: [gold, platinum]`, or an `any` whose every branch tests the same claim.
-//! Such a campaign cannot fire for a token whose claim is something else, so the index
-//! files it under the values it needs. A choice looks each indexed claim up once and takes
-//! the campaigns filed under its value, plus every campaign with no such requirement. The
-//! index only skips campaigns whose trigger would fail: the choice is the same as
-//! evaluating every campaign in order (held by a property test), and the reasons shown by
-//! `explain` still come from evaluating all of them.
+//! Most triggers require some claim fact: `plan` is `gold` (`eq`, `in`), `roles` holds
+//! `admin` (`contains`), `email` matches an expression (`matches`), or one of several such
+//! facts (an `any` whose every branch requires one). A campaign cannot fire for a token
+//! without the fact, so the index files it under the facts it needs, choosing among its
+//! `all` parts the rarest (the one the fewest other campaigns are filed under). A choice
+//! looks each indexed claim up once (and runs each claim's expressions as one set) and takes
+//! the campaigns filed under what it finds, plus every campaign with no such requirement.
+//! The index only skips campaigns whose trigger would fail: the choice is the same as
+//! evaluating every campaign in order (held by a property test), and `explain` still
+//! evaluates all of them for its reasons.
 
 use std::collections::HashMap;
 
+use regex::{Regex, RegexSet};
 use serde_json::Value;
 
 use super::{ClaimPath, ClaimTest, Rule, present};
 
-/// A claim value a requirement can be filed under. Strings and booleans only: numbers
-/// compare by value across integer and float spellings, so a campaign that requires a
-/// number is left unindexed rather than filed under one spelling.
+/// A required claim value a campaign can be filed under. Numbers only when they are
+/// integers: an integer claim must match exactly, and a claim that is a float (which
+/// compares by value) takes every campaign filed under a number.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
     Str(String),
     Bool(bool),
+    Int(i128),
 }
 
 impl Key {
@@ -30,64 +34,85 @@ impl Key {
         match value {
             Value::String(s) => Some(Key::Str(s.clone())),
             Value::Bool(b) => Some(Key::Bool(*b)),
+            Value::Number(n) => integer(n).map(Key::Int),
             _ => None,
         }
     }
-
-    /// The key a token's claim looks up, without copying it.
-    fn matches(&self, value: &Value) -> bool {
-        match (self, value) {
-            (Key::Str(k), Value::String(v)) => k == v,
-            (Key::Bool(k), Value::Bool(v)) => k == v,
-            _ => false,
-        }
-    }
 }
 
-/// A necessary condition of a trigger: the claim at `path` equals one of `values`.
+fn integer(n: &serde_json::Number) -> Option<i128> {
+    n.as_i64()
+        .map(i128::from)
+        .or_else(|| n.as_u64().map(i128::from))
+}
+
+/// One claim fact a trigger may require.
 #[derive(Debug, Clone)]
-struct Requirement<'r> {
-    path: &'r ClaimPath,
-    values: Vec<Key>,
+enum Fact<'r> {
+    /// The claim equals the key.
+    Equals(Key),
+    /// The claim is a list holding the key, or a string holding the key's text.
+    Contains(Key),
+    /// The claim is a string the expression matches.
+    Matches(&'r Regex),
 }
 
-/// The narrowest requirement of `rule`, if it has one.
-fn requirement(rule: &Rule) -> Option<Requirement<'_>> {
-    match rule {
-        Rule::Claim {
-            path,
-            test: ClaimTest::Eq(v),
-        } => Some(Requirement {
-            path,
-            values: vec![Key::of(v)?],
-        }),
-        Rule::Claim {
-            path,
-            test: ClaimTest::In(list),
-        } => Some(Requirement {
-            path,
-            values: list.iter().map(Key::of).collect::<Option<_>>()?,
-        }),
-        // Every part must hold, so any part's requirement is the whole's: take the narrowest.
-        Rule::All(rules) => rules
-            .iter()
-            .filter_map(requirement)
-            .min_by_key(|r| r.values.len()),
-        // One branch must hold: a requirement only when every branch tests the same claim.
-        Rule::Any(rules) => {
-            let mut parts = rules.iter().map(requirement);
-            let mut whole = parts.next()??;
-            for part in parts {
-                let part = part?;
-                if !part.path.same_claim(whole.path) {
-                    return None;
-                }
-                whole.values.extend(part.values);
-            }
-            Some(whole)
+impl Fact<'_> {
+    /// Identifies the fact for counting how many campaigns could be filed under it.
+    fn tally_key(&self) -> (u8, String) {
+        match self {
+            Fact::Equals(k) => (0, format!("{k:?}")),
+            Fact::Contains(k) => (1, format!("{k:?}")),
+            Fact::Matches(re) => (2, re.as_str().to_owned()),
         }
-        _ => None,
     }
+}
+
+/// A necessary condition of a trigger: at least one of these claim facts holds (none
+/// listed: the trigger never holds).
+type Requirement<'r> = Vec<(&'r ClaimPath, Fact<'r>)>;
+
+/// Every requirement of `rule` it can be filed under: for an `all`, each part's; for
+/// anything else, at most one.
+fn requirements(rule: &Rule) -> Vec<Requirement<'_>> {
+    match rule {
+        Rule::Claim { path, test } => {
+            let facts = match test {
+                ClaimTest::Eq(v) => Key::of(v).map(|k| vec![Fact::Equals(k)]),
+                ClaimTest::In(list) => list
+                    .iter()
+                    .map(|v| Key::of(v).map(Fact::Equals))
+                    .collect::<Option<Vec<_>>>(),
+                ClaimTest::Contains(v) => Key::of(v).map(|k| vec![Fact::Contains(k)]),
+                ClaimTest::Matches(re) => Some(vec![Fact::Matches(re)]),
+                _ => None,
+            };
+            facts
+                .map(|facts| facts.into_iter().map(|f| (path, f)).collect())
+                .into_iter()
+                .collect()
+        }
+        Rule::All(rules) => rules.iter().flat_map(requirements).collect(),
+        // One branch must hold: a requirement when every branch has one (any of them).
+        Rule::Any(rules) if !rules.is_empty() => {
+            let mut whole = Vec::new();
+            for branch in rules {
+                let Some(part) = narrowest(requirements(branch), |r| r.len()) else {
+                    return Vec::new();
+                };
+                whole.extend(part);
+            }
+            vec![whole]
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn narrowest<'r>(
+    options: Vec<Requirement<'r>>,
+    cost: impl Fn(&Requirement<'r>) -> usize,
+) -> Option<Requirement<'r>> {
+    options.into_iter().min_by_key(|r| cost(r))
 }
 
 /// Campaign positions (in evaluation order) as a bit set.
@@ -102,6 +127,12 @@ impl Positions {
     fn insert(&mut self, i: usize) {
         if let Some(word) = self.0.get_mut(i / 64) {
             *word |= 1 << (i % 64);
+        }
+    }
+
+    fn extend<'a>(&mut self, positions: impl IntoIterator<Item = &'a usize>) {
+        for &i in positions {
+            self.insert(i);
         }
     }
 
@@ -121,17 +152,58 @@ impl Positions {
     }
 }
 
-/// The campaigns filed under one claim.
+/// Campaign positions filed under values of one claim.
+#[derive(Debug, Clone, Default)]
+struct Filed {
+    strings: HashMap<String, Vec<usize>>,
+    bools: [Vec<usize>; 2],
+    ints: HashMap<i128, Vec<usize>>,
+    /// Everything under `ints`: a float claim may equal any of them.
+    numbers: Vec<usize>,
+    /// Everything under `strings`: a string claim may contain any of them.
+    texts: Vec<usize>,
+}
+
+impl Filed {
+    fn file(&mut self, key: Key, i: usize) {
+        match key {
+            Key::Str(s) => {
+                self.strings.entry(s).or_default().push(i);
+                self.texts.push(i);
+            }
+            Key::Bool(b) => self.bools[usize::from(b)].push(i),
+            Key::Int(n) => {
+                self.ints.entry(n).or_default().push(i);
+                self.numbers.push(i);
+            }
+        }
+    }
+
+    /// Adds the positions filed under a value equal to `value`.
+    fn equal_to(&self, value: &Value, out: &mut Positions) {
+        match value {
+            Value::String(s) => out.extend(self.strings.get(s.as_str()).into_iter().flatten()),
+            Value::Bool(b) => out.extend(&self.bools[usize::from(*b)]),
+            Value::Number(n) => match integer(n) {
+                Some(n) => out.extend(self.ints.get(&n).into_iter().flatten()),
+                None => out.extend(&self.numbers),
+            },
+            _ => {}
+        }
+    }
+}
+
+/// The campaigns filed under facts of one claim.
 #[derive(Debug, Clone)]
 struct ByClaim {
     path: ClaimPath,
-    /// Strings: hashed, for many distinct values.
-    strings: HashMap<String, Vec<usize>>,
-    /// Booleans, and keys tried in order (few).
-    others: Vec<(Key, Vec<usize>)>,
+    equals: Filed,
+    contains: Filed,
+    /// The expressions campaigns are filed under, as one set, and the position of each.
+    matches: Option<(RegexSet, Vec<usize>)>,
 }
 
-/// Which campaigns of a set can fire for a token, by the claim values they require.
+/// Which campaigns of a set can fire for a token, by the claim facts they require.
 #[derive(Debug, Clone, Default)]
 pub struct Index {
     /// Campaigns with no indexed requirement: always evaluated.
@@ -142,64 +214,90 @@ pub struct Index {
 impl Index {
     /// Indexes triggers given in evaluation order (`None`: no trigger, always evaluated).
     pub fn new<'r>(triggers: impl IntoIterator<Item = Option<&'r Rule>>) -> Self {
-        let triggers: Vec<Option<&Rule>> = triggers.into_iter().collect();
+        let options: Vec<Vec<Requirement<'r>>> = triggers
+            .into_iter()
+            .map(|t| t.map(requirements).unwrap_or_default())
+            .collect();
+        // How many campaigns could be filed under each fact: the rarest is the most selective.
+        let mut tally: HashMap<(u8, String), usize> = HashMap::new();
+        for fact in options.iter().flatten().flatten() {
+            *tally.entry(fact.1.tally_key()).or_default() += 1;
+        }
+        let cost = |r: &Requirement<'r>| {
+            r.iter()
+                .map(|(_, f)| tally.get(&f.tally_key()).copied().unwrap_or(0))
+                .sum()
+        };
         let mut index = Index {
-            open: Positions::with_len(triggers.len()),
+            open: Positions::with_len(options.len()),
             by_claim: Vec::new(),
         };
-        for (i, trigger) in triggers.iter().enumerate() {
-            let Some(req) = trigger.and_then(requirement) else {
+        let mut patterns: Vec<Vec<(&Regex, usize)>> = Vec::new();
+        for (i, options) in options.into_iter().enumerate() {
+            let Some(requirement) = narrowest(options, cost) else {
                 index.open.insert(i);
                 continue;
             };
-            let slot = match index
-                .by_claim
-                .iter()
-                .position(|b| b.path.same_claim(req.path))
-            {
-                Some(slot) => slot,
-                None => {
-                    index.by_claim.push(ByClaim {
-                        path: req.path.clone(),
-                        strings: HashMap::new(),
-                        others: Vec::new(),
-                    });
-                    index.by_claim.len() - 1
+            for (path, fact) in requirement {
+                let slot = match index.by_claim.iter().position(|b| b.path.same_claim(path)) {
+                    Some(slot) => slot,
+                    None => {
+                        index.by_claim.push(ByClaim {
+                            path: path.clone(),
+                            equals: Filed::default(),
+                            contains: Filed::default(),
+                            matches: None,
+                        });
+                        patterns.push(Vec::new());
+                        index.by_claim.len() - 1
+                    }
+                };
+                let by = &mut index.by_claim[slot];
+                // A fact listed twice files the campaign twice: harmless, its bit is set twice.
+                match fact {
+                    Fact::Equals(key) => by.equals.file(key, i),
+                    Fact::Contains(key) => by.contains.file(key, i),
+                    Fact::Matches(re) => patterns[slot].push((re, i)),
                 }
-            };
-            let by = &mut index.by_claim[slot];
-            // A value listed twice files the campaign twice: harmless, its bit is set twice.
-            for value in req.values {
-                match value {
-                    Key::Str(s) => by.strings.entry(s).or_default().push(i),
-                    other => match by.others.iter_mut().find(|(k, _)| *k == other) {
-                        Some((_, list)) => list.push(i),
-                        None => by.others.push((other, vec![i])),
-                    },
-                }
+            }
+        }
+        for (by, patterns) in index.by_claim.iter_mut().zip(patterns) {
+            if patterns.is_empty() {
+                continue;
+            }
+            match RegexSet::new(patterns.iter().map(|(re, _)| re.as_str())) {
+                Ok(set) => by.matches = Some((set, patterns.iter().map(|(_, i)| *i).collect())),
+                // Too large to combine: those campaigns are evaluated one by one.
+                Err(_) => index.open.extend(patterns.iter().map(|(_, i)| i)),
             }
         }
         index
     }
 
     /// The positions, in evaluation order, of the campaigns that may fire for `claims`:
-    /// every campaign but those whose required claim has another value (or is missing).
+    /// every campaign but those that require a claim fact the token does not have.
     pub fn candidates(&self, claims: &Value) -> impl Iterator<Item = usize> + use<> {
         let mut set = self.open.clone();
         for by in &self.by_claim {
             let Some(value) = present(&by.path, claims) else {
                 continue;
             };
-            let filed = match value {
-                Value::String(s) => by.strings.get(s.as_str()),
-                other => by
-                    .others
-                    .iter()
-                    .find(|(k, _)| k.matches(other))
-                    .map(|(_, list)| list),
-            };
-            for &i in filed.into_iter().flatten() {
-                set.insert(i);
+            by.equals.equal_to(value, &mut set);
+            match value {
+                Value::Array(items) => {
+                    for item in items {
+                        by.contains.equal_to(item, &mut set);
+                    }
+                }
+                Value::String(text) => {
+                    set.extend(&by.contains.texts);
+                    if let Some((regexes, positions)) = &by.matches {
+                        for matched in regexes.matches(text) {
+                            set.extend(positions.get(matched));
+                        }
+                    }
+                }
+                _ => {}
             }
         }
         set.into_iter()
@@ -251,19 +349,58 @@ mod tests {
         ];
         let index = Index::new(rules.iter().map(Option::as_ref));
         let got = |claims: Value| index.candidates(&claims).collect::<Vec<_>>();
-        // Unindexed: no trigger, an `any` over two claims, a number, a `not`.
-        assert_eq!(index.open_count(), 4);
-        assert_eq!(got(json!({"plan": "gold"})), vec![0, 1, 2, 4, 6, 7]);
-        assert_eq!(got(json!({"plan": "silver"})), vec![1, 2, 3, 4, 6, 7]);
+        // Unindexed: no trigger, a `not`.
+        assert_eq!(index.open_count(), 2);
+        assert_eq!(got(json!({"plan": "gold"})), vec![0, 1, 2, 7]);
+        assert_eq!(got(json!({"plan": "silver"})), vec![1, 2, 3, 7]);
         assert_eq!(
             got(json!({"plan": "bronze", "email_verified": true})),
-            vec![1, 3, 4, 5, 6, 7]
+            vec![1, 3, 4, 5, 7]
         );
         assert_eq!(
             got(json!({"plan": 7, "email_verified": "true"})),
+            vec![1, 7]
+        );
+        assert_eq!(got(json!({})), vec![1, 7]);
+        // An `any` over two claims is filed under both; a float may equal any integer.
+        assert_eq!(
+            got(json!({"tier": "x", "logins_count": 3.0})),
             vec![1, 4, 6, 7]
         );
-        assert_eq!(got(json!({})), vec![1, 4, 6, 7]);
+        assert_eq!(got(json!({"logins_count": 3})), vec![1, 6, 7]);
+        assert_eq!(got(json!({"logins_count": 4})), vec![1, 7]);
+    }
+
+    #[test]
+    fn files_each_campaign_under_its_rarest_fact() {
+        let rule = |n: usize| {
+            let mut parts = vec![eq("email_verified", json!(true))];
+            if n < 2 {
+                let re = Regex::new(&format!("@partner-{n}\\.com$")).unwrap();
+                parts.push(claim("email", ClaimTest::Matches(re)));
+            } else {
+                parts.push(claim(
+                    "roles",
+                    ClaimTest::Contains(json!(format!("admin-{n}"))),
+                ));
+            }
+            Some(Rule::All(parts))
+        };
+        let rules: Vec<Option<Rule>> = (0..3).map(rule).collect();
+        let index = Index::new(rules.iter().map(Option::as_ref));
+        let got = |claims: Value| index.candidates(&claims).collect::<Vec<_>>();
+        // `email_verified` is required by all three, each expression and role by one.
+        assert_eq!(
+            got(json!({"email_verified": true, "email": "a@partner-1.com"})),
+            vec![1]
+        );
+        assert_eq!(
+            got(json!({"email_verified": true, "roles": ["admin-2"]})),
+            vec![2]
+        );
+        // A string claim may contain the text of any role.
+        assert_eq!(got(json!({"roles": "admin-0 admin-2"})), vec![2]);
+        assert_eq!(got(json!({"email_verified": true})), Vec::<usize>::new());
     }
 
     #[test]
@@ -287,12 +424,17 @@ mod tests {
         prop_oneof![
             Just(json!("gold")),
             Just(json!("silver")),
+            Just(json!("old")),
             Just(json!(true)),
             Just(json!(false)),
             Just(json!(2)),
             Just(json!(2.0)),
+            Just(json!(2.5)),
+            Just(json!(u64::MAX)),
             Just(json!(null)),
-            Just(json!(["gold"])),
+            Just(json!(["gold", 2])),
+            Just(json!(["silver", 2.0, true])),
+            Just(json!({"gold": 1})),
         ]
     }
 
@@ -302,17 +444,21 @@ mod tests {
     }
 
     fn rule() -> impl Strategy<Value = Rule> {
+        let pattern = prop_oneof![Just("^gold$"), Just("old"), Just("(?i)SIL"), Just("^$")];
         let leaf = (
             path(),
             value(),
             proptest::collection::vec(value(), 0..3),
-            0..6u8,
+            pattern,
+            0..8u8,
         )
-            .prop_map(|(path, v, list, kind)| {
+            .prop_map(|(path, v, list, pattern, kind)| {
                 let test = match kind {
                     0 | 1 => ClaimTest::Eq(v),
                     2 | 3 => ClaimTest::In(list),
-                    4 => ClaimTest::Ne(v),
+                    4 => ClaimTest::Contains(v),
+                    5 => ClaimTest::Matches(Regex::new(pattern).unwrap()),
+                    6 => ClaimTest::Ne(v),
                     _ => ClaimTest::Exists(true),
                 };
                 Rule::Claim { path, test }
@@ -347,7 +493,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
 
         /// The index skips only campaigns whose trigger fails: every trigger that holds is
         /// among the candidates, so the first to fire is the same with and without it.
