@@ -180,3 +180,35 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The SQLite build and connection settings the write path's cost depends on: without
+    /// them every malloc and page-cache fetch takes a global mutex, and the savepoint journal
+    /// of each batch goes through a temporary file.
+    #[tokio::test]
+    async fn sqlite_runs_without_global_mutexes_and_keeps_temporary_data_in_memory() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let store = Store::connect(&url).await.expect("a store");
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(store.pool())
+            .await
+            .expect("the compile options");
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "built with memory statistics off (.cargo/config.toml): {options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "built without the shared page-cache group: {options:?}"
+        );
+        let temp_store: i64 = sqlx::query_scalar("PRAGMA temp_store")
+            .fetch_one(store.pool())
+            .await
+            .expect("temp_store");
+        assert_eq!(temp_store, 2, "temporary data in memory");
+    }
+}
