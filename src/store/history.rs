@@ -1,6 +1,6 @@
 //! A user's history, read for the rules engine.
 
-use sqlx::{Row, SqliteConnection};
+use sqlx::SqliteConnection;
 
 use super::{StoreError, from_millis};
 use crate::rules::{History, PastPrompt, PromptStatus, TosRecord};
@@ -8,18 +8,25 @@ use crate::rules::{History, PastPrompt, PromptStatus, TosRecord};
 /// How many past prompts the rules see at most (newest first): bounds the work per request.
 pub const MAX_HISTORY: i64 = 500;
 
-/// A user's newest prompts (`kind` 0; the rules take them in any order) and the ToS versions
-/// they accepted (`kind` 1), in one statement: each statement is a round trip to the
-/// connection's thread. The `prompts_history` index covers the first part. The limit
+/// A user's newest prompts (the rules take them in any order) and the ToS versions they
+/// accepted, in one statement and one row of two JSON arrays: each statement is a round
+/// trip to the connection's thread, and each row one more message back and a copy of each
+/// of its values. The `prompts_history` index covers the first part. The limit
 /// ([`MAX_HISTORY`]) is written into the SQL: a bound `LIMIT ?` makes SQLite (3.47+)
 /// re-prepare the statement every time it is bound.
-const HISTORY_SQL: &str = "SELECT * FROM (
-       SELECT 0 AS kind, campaign AS name, campaign_version, status, shown_at, finished_at,
-              NULL AS tos_version
-       FROM prompts WHERE issuer = ?1 AND subject = ?2 ORDER BY shown_at DESC LIMIT 500)
-     UNION ALL
-     SELECT DISTINCT 1, document, NULL, NULL, NULL, NULL, version
-     FROM tos_acceptances WHERE issuer = ?1 AND subject = ?2";
+const HISTORY_SQL: &str = "SELECT
+       (SELECT json_group_array(
+                   json_array(campaign, campaign_version, status, shown_at, finished_at))
+        FROM (SELECT campaign, campaign_version, status, shown_at, finished_at
+              FROM prompts WHERE issuer = ?1 AND subject = ?2
+              ORDER BY shown_at DESC LIMIT 500)),
+       (SELECT json_group_array(json_array(document, version))
+        FROM (SELECT DISTINCT document, version
+              FROM tos_acceptances WHERE issuer = ?1 AND subject = ?2))";
+
+/// One past prompt as the history statement returns it: campaign, version, status, shown at
+/// and finished at (milliseconds).
+type PromptTuple = (String, i64, String, i64, Option<i64>);
 
 /// Parses a stored status.
 pub fn parse_status(s: &str) -> Result<PromptStatus, StoreError> {
@@ -54,32 +61,28 @@ pub async fn load(
     issuer: &str,
     subject: &str,
 ) -> Result<History, StoreError> {
-    let rows = sqlx::query(HISTORY_SQL)
+    let (prompts, tos): (String, String) = sqlx::query_as(HISTORY_SQL)
         .bind(issuer)
         .bind(subject)
-        .fetch_all(&mut *conn)
+        .fetch_one(&mut *conn)
         .await?;
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("history row: {e}"));
+    let prompts: Vec<PromptTuple> = serde_json::from_str(&prompts).map_err(corrupt)?;
+    let tos: Vec<(String, String)> = serde_json::from_str(&tos).map_err(corrupt)?;
     let mut history = History {
-        prompts: Vec::with_capacity(rows.len()),
-        tos: Vec::new(),
+        prompts: Vec::with_capacity(prompts.len()),
+        tos: tos
+            .into_iter()
+            .map(|(document, version)| TosRecord { document, version })
+            .collect(),
     };
-    for row in rows {
-        let name: String = row.try_get(1)?;
-        if row.try_get::<i64, _>(0)? == 1 {
-            history.tos.push(TosRecord {
-                document: name,
-                version: row.try_get(6)?,
-            });
-            continue;
-        }
-        let version: i64 = row.try_get(2)?;
-        let status: &str = row.try_get(3)?;
+    for (campaign, version, status, shown_at, finished_at) in prompts {
         history.prompts.push(PastPrompt {
-            campaign: name,
+            campaign,
             version: u32::try_from(version).unwrap_or(0),
-            status: parse_status(status)?,
-            shown_at: from_millis(row.try_get(4)?),
-            finished_at: row.try_get::<Option<i64>, _>(5)?.map(from_millis),
+            status: parse_status(&status)?,
+            shown_at: from_millis(shown_at),
+            finished_at: finished_at.map(from_millis),
         });
     }
     Ok(history)
@@ -87,9 +90,100 @@ pub async fn load(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn the_written_limit_is_max_history() {
-        let limit = format!("LIMIT {})", super::MAX_HISTORY);
-        assert!(super::HISTORY_SQL.contains(&limit));
+        let limit = format!("LIMIT {})", MAX_HISTORY);
+        assert!(HISTORY_SQL.contains(&limit));
+    }
+
+    /// The history comes back whole and typed from its one row, the prompts are read from
+    /// the covering index alone, and a user with no history gets empty lists.
+    #[tokio::test]
+    async fn reads_prompts_and_tos_from_one_row_through_the_covering_index() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = format!("sqlite://{}", dir.path().join("h.db").display());
+        let store = crate::store::Store::connect(&url).await.expect("a store");
+        let mut conn = store.conn().await.expect("a connection");
+        for sql in [
+            "INSERT INTO detours (id, issuer, state, subject, claims, continue_url, created_at,
+                                  expires_at, browser_hash)
+             VALUES ('d1', 'iss', 's1', 'alice', '{}', 'https://idp.test/continue', 1000,
+                     9000, 'b')",
+            "INSERT INTO prompts (id, detour_id, seq, campaign, campaign_version, subject,
+                                  issuer, status, locale, csrf_token, browser_hash, shown_at,
+                                  finished_at, expires_at)
+             VALUES ('p1', 'd1', 0, 'tos', 2, 'alice', 'iss', 'completed', 'en', 'c', 'b',
+                     1000, 2000, 9000),
+                    ('p2', 'd1', 1, 'job', 1, 'alice', 'iss', 'pending', 'en', 'c', 'b',
+                     3000, NULL, 9000)",
+            "INSERT INTO tos_acceptances (issuer, subject, document, version, url, prompt_id,
+                                          accepted_at)
+             VALUES ('iss', 'alice', 'terms', '2', 'https://x.test/t', 'p1', 2000),
+                    ('iss', 'alice', 'terms', '2', 'https://x.test/t', 'p1', 2001)",
+        ] {
+            if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *conn)
+                .await
+            {
+                panic!("fixture `{sql}`: {e}");
+            }
+        }
+        let history = load(&mut conn, "iss", "alice").await.expect("the history");
+        let mut prompts: Vec<_> = history
+            .prompts
+            .iter()
+            .map(|p| {
+                (
+                    p.campaign.as_str(),
+                    p.version,
+                    p.status,
+                    p.finished_at.is_some(),
+                )
+            })
+            .collect();
+        prompts.sort_by_key(|p| p.0);
+        assert_eq!(
+            prompts,
+            [
+                ("job", 1, PromptStatus::Pending, false),
+                ("tos", 2, PromptStatus::Completed, true)
+            ]
+        );
+        let job = history.prompts.iter().find(|p| p.campaign == "job");
+        assert_eq!(job.map(|p| p.shown_at), Some(from_millis(3000)));
+        let tos: Vec<_> = history
+            .tos
+            .iter()
+            .map(|t| (t.document.as_str(), t.version.as_str()))
+            .collect();
+        assert_eq!(tos, [("terms", "2")], "distinct versions");
+
+        let nobody = load(&mut conn, "iss", "bob")
+            .await
+            .expect("an empty history");
+        assert!(nobody.prompts.is_empty() && nobody.tos.is_empty());
+
+        let plan = query_plan(&mut conn).await;
+        assert!(
+            plan.iter()
+                .any(|d| d.contains("USING COVERING INDEX prompts_history")),
+            "{plan:?}"
+        );
+    }
+
+    async fn query_plan(conn: &mut SqliteConnection) -> Vec<String> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN {HISTORY_SQL}"
+        )))
+        .bind("iss")
+        .bind("alice")
+        .fetch_all(&mut *conn)
+        .await
+        .expect("a query plan");
+        rows.iter()
+            .map(|r| sqlx::Row::try_get::<String, _>(r, 3).unwrap_or_default())
+            .collect()
     }
 }

@@ -442,15 +442,17 @@ pub fn targets(r: &Results) -> String {
                 format!("{} {:.1} ms{per_request}", label(c.workload), c.p99_ms)
             })
             .collect();
-        let ok = at64
-            .iter()
-            .filter(|c| c.workload != "trip")
-            .all(|c| c.p99_ms <= 10.0);
+        let mut singles = at64.iter().filter(|c| c.workload != "trip").peekable();
+        // Only round trips measured: the target is about single requests, so it stays open.
+        let verdict = if singles.peek().is_none() {
+            "no single-request cell"
+        } else {
+            mark(singles.all(|c| c.p99_ms <= 10.0))
+        };
         let _ = writeln!(
             s,
-            "- p99 ≤ 10 ms at 64 connections (single requests): {} ({})",
+            "- p99 ≤ 10 ms at 64 connections (single requests): {} ({verdict})",
             list.join(", "),
-            mark(ok)
         );
     }
     // History: the largest level against the base.
