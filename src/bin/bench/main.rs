@@ -25,6 +25,11 @@ use clap::{Parser, Subcommand};
 use crate::load::Workload;
 use crate::report::{CellResult, Machine, Results};
 
+/// The allocator of the `interlude` binary (src/main.rs), so that `serve-interlude` serves as
+/// it does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "bench",
