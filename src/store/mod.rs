@@ -141,12 +141,7 @@ impl Store {
             .foreign_keys(true)
             // The checkpointer below does it, off the writer's path.
             .pragma("wal_autocheckpoint", "0")
-            .pragma("journal_size_limit", WAL_SIZE_LIMIT)
-            // Temporary data in memory: above all the savepoint journal of the writer's
-            // batches (each job runs in a savepoint), which otherwise spills to a temporary
-            // file past 64 KiB and was 5 % of the CPU per login in writes to it. Its size is
-            // bounded by a batch (the pages its jobs change).
-            .pragma("temp_store", "memory");
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             // A ping per checkout is one more round trip to the connection's thread; a
@@ -155,7 +150,13 @@ impl Store {
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        let writer = Writer::new(options.connect().await?).map_err(sqlx::Error::Io)?;
+        // The writer keeps its temporary data in memory: above all the savepoint journal of
+        // its batches (each job runs in a savepoint), which otherwise spills to a temporary
+        // file past 64 KiB and was 5 % of the CPU per login in writes to it. Its size is
+        // bounded by a batch (the pages its jobs change). The readers keep the default, so
+        // a large sort (an admin report over every prompt) may still spill to disk.
+        let writer_options = options.clone().pragma("temp_store", "memory");
+        let writer = Writer::new(writer_options.connect().await?).map_err(sqlx::Error::Io)?;
         let checkpointer = Arc::new(Checkpointer(tokio::spawn(checkpoint_loop(pool.clone()))));
         Ok(Store {
             pool,
@@ -198,7 +199,7 @@ mod tests {
 
     /// The SQLite build and connection settings the write path's cost depends on: without
     /// them every malloc and page-cache fetch takes a global mutex, and the savepoint journal
-    /// of each batch goes through a temporary file.
+    /// of each batch goes through a temporary file (the writer's setting only).
     #[tokio::test]
     async fn sqlite_runs_without_global_mutexes_and_keeps_temporary_data_in_memory() {
         let dir = tempfile::tempdir().expect("a temporary folder");
@@ -216,10 +217,23 @@ mod tests {
             !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
             "built without the shared page-cache group: {options:?}"
         );
-        let temp_store: i64 = sqlx::query_scalar("PRAGMA temp_store")
-            .fetch_one(store.pool())
+        let mut tx = store.write().await.expect("a write transaction");
+        let on_writer = temp_store(tx.conn().await.expect("the writer")).await;
+        tx.rollback().await.expect("a rollback");
+        assert_eq!(
+            on_writer,
+            Some(2),
+            "the writer keeps temporary data in memory"
+        );
+        let mut reader = store.conn().await.expect("a reader");
+        let on_reader = temp_store(&mut reader).await;
+        assert_eq!(on_reader, Some(0), "readers keep the default");
+    }
+
+    async fn temp_store(conn: &mut sqlx::SqliteConnection) -> Option<i64> {
+        sqlx::query_scalar("PRAGMA temp_store")
+            .fetch_one(conn)
             .await
-            .expect("temp_store");
-        assert_eq!(temp_store, 2, "temporary data in memory");
+            .ok()
     }
 }
