@@ -14,10 +14,10 @@
 
 use std::collections::HashMap;
 
-use regex::{Regex, RegexSet};
+use regex::RegexSet;
 use serde_json::Value;
 
-use super::{ClaimPath, ClaimTest, Rule, present};
+use super::{ClaimPath, ClaimTest, Rule, integer, present};
 
 /// A required claim value a campaign can be filed under. Numbers only when they are
 /// integers: an integer claim must match exactly, and a claim that is a float (which
@@ -40,32 +40,15 @@ impl Key {
     }
 }
 
-fn integer(n: &serde_json::Number) -> Option<i128> {
-    n.as_i64()
-        .map(i128::from)
-        .or_else(|| n.as_u64().map(i128::from))
-}
-
 /// One claim fact a trigger may require.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Fact<'r> {
     /// The claim equals the key.
     Equals(Key),
     /// The claim is a list holding the key, or a string holding the key's text.
     Contains(Key),
-    /// The claim is a string the expression matches.
-    Matches(&'r Regex),
-}
-
-impl Fact<'_> {
-    /// Identifies the fact for counting how many campaigns could be filed under it.
-    fn tally_key(&self) -> (u8, String) {
-        match self {
-            Fact::Equals(k) => (0, format!("{k:?}")),
-            Fact::Contains(k) => (1, format!("{k:?}")),
-            Fact::Matches(re) => (2, re.as_str().to_owned()),
-        }
-    }
+    /// The claim is a string the expression (as written) matches.
+    Matches(&'r str),
 }
 
 /// A necessary condition of a trigger: at least one of these claim facts holds (none
@@ -84,7 +67,7 @@ fn requirements(rule: &Rule) -> Vec<Requirement<'_>> {
                     .map(|v| Key::of(v).map(Fact::Equals))
                     .collect::<Option<Vec<_>>>(),
                 ClaimTest::Contains(v) => Key::of(v).map(|k| vec![Fact::Contains(k)]),
-                ClaimTest::Matches(re) => Some(vec![Fact::Matches(re)]),
+                ClaimTest::Matches(re) => Some(vec![Fact::Matches(re.as_str())]),
                 _ => None,
             };
             facts
@@ -219,20 +202,20 @@ impl Index {
             .map(|t| t.map(requirements).unwrap_or_default())
             .collect();
         // How many campaigns could be filed under each fact: the rarest is the most selective.
-        let mut tally: HashMap<(u8, String), usize> = HashMap::new();
-        for fact in options.iter().flatten().flatten() {
-            *tally.entry(fact.1.tally_key()).or_default() += 1;
+        let mut tally: HashMap<Fact<'r>, usize> = HashMap::new();
+        for (_, fact) in options.iter().flatten().flatten() {
+            *tally.entry(fact.clone()).or_default() += 1;
         }
         let cost = |r: &Requirement<'r>| {
             r.iter()
-                .map(|(_, f)| tally.get(&f.tally_key()).copied().unwrap_or(0))
+                .map(|(_, f)| tally.get(f).copied().unwrap_or(0))
                 .sum()
         };
         let mut index = Index {
             open: Positions::with_len(options.len()),
             by_claim: Vec::new(),
         };
-        let mut patterns: Vec<Vec<(&Regex, usize)>> = Vec::new();
+        let mut patterns: Vec<Vec<(&str, usize)>> = Vec::new();
         for (i, options) in options.into_iter().enumerate() {
             let Some(requirement) = narrowest(options, cost) else {
                 index.open.insert(i);
@@ -265,7 +248,7 @@ impl Index {
             if patterns.is_empty() {
                 continue;
             }
-            match RegexSet::new(patterns.iter().map(|(re, _)| re.as_str())) {
+            match RegexSet::new(patterns.iter().map(|(pattern, _)| *pattern)) {
                 Ok(set) => by.matches = Some((set, patterns.iter().map(|(_, i)| *i).collect())),
                 // Too large to combine: those campaigns are evaluated one by one.
                 Err(_) => index.open.extend(patterns.iter().map(|(_, i)| i)),
@@ -304,7 +287,8 @@ impl Index {
     }
 
     /// How many campaigns no requirement narrows (always evaluated).
-    pub fn open_count(&self) -> usize {
+    #[cfg(test)]
+    fn open_count(&self) -> usize {
         self.open.clone().into_iter().count()
     }
 }
@@ -313,6 +297,7 @@ impl Index {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use regex::Regex;
     use serde_json::json;
 
     fn claim(path: &str, test: ClaimTest) -> Rule {

@@ -556,19 +556,22 @@ fn values_equal(a: &Value, b: &Value) -> bool {
 /// Order of two numbers or two strings; nothing for mixed kinds. Two integers compare
 /// exactly (as `f64` they would collapse beyond 2^53); otherwise numbers compare as `f64`.
 fn compare(a: &Value, b: &Value) -> Option<Ordering> {
-    let int = |n: &serde_json::Number| {
-        n.as_i64()
-            .map(i128::from)
-            .or_else(|| n.as_u64().map(i128::from))
-    };
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => match (int(x), int(y)) {
+        (Value::Number(x), Value::Number(y)) => match (integer(x), integer(y)) {
             (Some(i), Some(j)) => Some(i.cmp(&j)),
             _ => x.as_f64()?.partial_cmp(&y.as_f64()?),
         },
         (Value::String(x), Value::String(y)) => Some(x.cmp(y)),
         _ => None,
     }
+}
+
+/// A JSON number as an exact integer, when it is one (any `i64` or `u64`). The campaign
+/// index files integers by this too, so it agrees with [`compare`] on which numbers are equal.
+fn integer(n: &serde_json::Number) -> Option<i128> {
+    n.as_i64()
+        .map(i128::from)
+        .or_else(|| n.as_u64().map(i128::from))
 }
 
 /// What a user's history shows about one campaign.
