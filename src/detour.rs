@@ -160,6 +160,11 @@ fn random_id() -> String {
     token::hex(&bytes)
 }
 
+/// How long a new prompt stays open.
+fn prompt_ttl(app: &AppState) -> time::Duration {
+    time::Duration::seconds(i64::try_from(app.config().prompt_ttl_secs).unwrap_or(1800))
+}
+
 fn same(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
@@ -310,7 +315,7 @@ pub async fn start(
     let continue_to = continue_url(app, &inbound)?;
     let set = app.campaigns();
     let now = now();
-    let ttl = time::Duration::seconds(i64::try_from(app.config().prompt_ttl_secs).unwrap_or(1800));
+    let ttl = prompt_ttl(app);
     let browser_hash = client.browser_hash();
     let detour_id = random_id();
 
@@ -957,9 +962,7 @@ async fn record(
     let after: Result<String, Value> = match next.as_ref() {
         Some(next) => {
             let id = random_id();
-            let ttl = time::Duration::seconds(
-                i64::try_from(app.config().prompt_ttl_secs).unwrap_or(1800),
-            );
+            let ttl = prompt_ttl(app);
             let locale = choose_locale(next, claims, client);
             insert_prompt(
                 w,
