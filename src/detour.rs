@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use sqlx::SqliteConnection;
+use sqlx::pool::PoolConnection;
+use sqlx::{Sqlite, SqliteConnection};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
@@ -20,7 +21,7 @@ use crate::render::strings;
 use crate::rules::{self, Context, History, PromptStatus, TosRecord};
 use crate::state::AppState;
 use crate::store::detours::{self, NewDetour, NewPrompt, NewResponse, PromptRow};
-use crate::store::{StoreError, Writes, history, millis};
+use crate::store::{Store, StoreError, Writes, history, millis};
 use crate::token::{self, Inbound, TokenError};
 
 /// Why a step of the detour cannot go on.
@@ -255,9 +256,37 @@ impl Answering<'_> {
     }
 }
 
+/// A pooled connection, checked out only when a statement needs one: the login path reads
+/// the history on its own thread ([`history::load_here`]) and most logins need nothing else.
+struct Lazy<'a> {
+    store: &'a Store,
+    conn: Option<PoolConnection<Sqlite>>,
+}
+
+impl<'a> Lazy<'a> {
+    fn new(store: &'a Store) -> Lazy<'a> {
+        Lazy { store, conn: None }
+    }
+
+    fn with(store: &'a Store, conn: PoolConnection<Sqlite>) -> Lazy<'a> {
+        Lazy {
+            store,
+            conn: Some(conn),
+        }
+    }
+
+    async fn get(&mut self) -> Result<&mut SqliteConnection, StoreError> {
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => self.store.conn().await?,
+        };
+        Ok(&mut **self.conn.insert(conn))
+    }
+}
+
 /// Picks the first campaign that fires for this user now.
 async fn pick(
-    conn: &mut SqliteConnection,
+    conn: &mut Lazy<'_>,
     set: &CampaignSet,
     issuer: &str,
     subject: &str,
@@ -269,7 +298,10 @@ async fn pick(
     if pool.is_empty() {
         return Ok(None);
     }
-    let mut history = history::load(conn, issuer, subject).await?;
+    let mut history = match history::load_here(conn.store, issuer, subject) {
+        Some(read) => read?,
+        None => history::load(conn.get().await?, issuer, subject).await?,
+    };
     if let Some(a) = answering {
         a.apply(&mut history);
     }
@@ -287,7 +319,7 @@ async fn pick(
         // A campaign whose coupons ran out and that says `on_exhausted: skip` steps aside.
         let exhausted = match &chosen.outcome.coupon {
             Some(c) if c.on_exhausted == OnExhausted::Skip => {
-                !coupon::available(conn, &chosen, c, issuer, subject).await?
+                !coupon::available(conn.get().await?, &chosen, c, issuer, subject).await?
             }
             _ => false,
         };
@@ -323,7 +355,7 @@ pub async fn start(
     // which there is one at a time, holds only the inserts. (Two logins of one user at the
     // same instant may both see the history without the other's prompt.)
     let chosen = {
-        let mut conn = app.store().conn().await?;
+        let mut conn = Lazy::new(app.store());
         pick(
             &mut conn,
             &set,
@@ -902,7 +934,7 @@ async fn record(
                 }),
         };
         pick(
-            &mut conn,
+            &mut Lazy::with(app.store(), conn),
             set,
             &row.issuer,
             &row.subject,
@@ -912,10 +944,10 @@ async fn record(
         )
         .await?
     } else {
+        drop(conn);
         None
     };
 
-    drop(conn);
     let answer = Answer {
         campaign,
         row,

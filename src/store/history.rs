@@ -2,7 +2,7 @@
 
 use sqlx::SqliteConnection;
 
-use super::{StoreError, from_millis};
+use super::{Store, StoreError, from_millis};
 use crate::rules::{History, PastPrompt, PromptStatus, TosRecord};
 
 /// How many past prompts the rules see at most (newest first): bounds the work per request.
@@ -55,7 +55,7 @@ pub fn status_name(s: PromptStatus) -> &'static str {
     }
 }
 
-/// The user's prompts and ToS acceptances at this tenant.
+/// The user's prompts and ToS acceptances at this tenant, read through the pool.
 pub async fn load(
     conn: &mut SqliteConnection,
     issuer: &str,
@@ -66,9 +66,30 @@ pub async fn load(
         .bind(subject)
         .fetch_one(&mut *conn)
         .await?;
+    parse(&prompts, &tos)
+}
+
+/// The same, read on the caller's thread ([`Store::read_here`]); `None` when it cannot be
+/// read there (the caller then uses [`load`]).
+pub fn load_here(
+    store: &Store,
+    issuer: &str,
+    subject: &str,
+) -> Option<Result<History, StoreError>> {
+    let read = store.read_here(|db| {
+        db.prepare_cached(HISTORY_SQL)?
+            .query_row((issuer, subject), |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })
+    })?;
+    Some(read.and_then(|(prompts, tos)| parse(&prompts, &tos)))
+}
+
+/// The history from the statement's two JSON arrays.
+fn parse(prompts: &str, tos: &str) -> Result<History, StoreError> {
     let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("history row: {e}"));
-    let prompts: Vec<PromptTuple> = serde_json::from_str(&prompts).map_err(corrupt)?;
-    let tos: Vec<(String, String)> = serde_json::from_str(&tos).map_err(corrupt)?;
+    let prompts: Vec<PromptTuple> = serde_json::from_str(prompts).map_err(corrupt)?;
+    let tos: Vec<(String, String)> = serde_json::from_str(tos).map_err(corrupt)?;
     let mut history = History {
         prompts: Vec::with_capacity(prompts.len()),
         tos: tos
@@ -159,6 +180,12 @@ mod tests {
             .map(|t| (t.document.as_str(), t.version.as_str()))
             .collect();
         assert_eq!(tos, [("terms", "2")], "distinct versions");
+
+        // Read on this thread, without the pool: the same history.
+        let here = load_here(&store, "iss", "alice")
+            .expect("a file database is read here")
+            .expect("the history");
+        assert_eq!(format!("{here:?}"), format!("{history:?}"));
 
         let nobody = load(&mut conn, "iss", "bob")
             .await

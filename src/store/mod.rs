@@ -17,6 +17,7 @@ pub mod admin;
 pub mod consents;
 pub mod coupons;
 pub mod detours;
+pub mod direct;
 pub mod history;
 pub mod outbox;
 pub mod writer;
@@ -29,6 +30,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, Sqlite, SqlitePool};
 use time::OffsetDateTime;
 
+use self::direct::{DirectError, Readers};
 use self::writer::Writer;
 pub use self::writer::{WriteTx, Writes};
 
@@ -44,6 +46,9 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A read on the caller's thread failed.
+    #[error("database error: {0}")]
+    Direct(#[source] rusqlite::Error),
     /// A stored value could not be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -73,6 +78,8 @@ pub struct Store {
     pool: SqlitePool,
     /// All writes of this process (group commit).
     writer: Writer,
+    /// Reads of the login path, on the caller's thread (none for an in-memory database).
+    readers: Option<Arc<Readers>>,
     /// Stops the checkpoint task when the last clone of the store is dropped.
     _checkpointer: Arc<Checkpointer>,
 }
@@ -89,6 +96,10 @@ pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
 /// The size the WAL file is cut back to when it is reused from its start after a burst
 /// (`journal_size_limit`), so a peak does not keep its disk space.
 const WAL_SIZE_LIMIT: &str = "67108864";
+
+/// The writer's page cache, in KiB (`cache_size` takes a negative number as KiB): room for
+/// the index pages that inserts touch, which readers' caches cannot keep (see `connect`).
+const WRITER_CACHE_KIB: &str = "-65536";
 
 /// The checkpoint task; aborted on drop.
 #[derive(Debug)]
@@ -155,12 +166,26 @@ impl Store {
         // file past 64 KiB and was 5 % of the CPU per login in writes to it. Its size is
         // bounded by a batch (the pages its jobs change). The readers keep the default, so
         // a large sort (an admin report over every prompt) may still spill to disk.
-        let writer_options = options.clone().pragma("temp_store", "memory");
+        //
+        // Its page cache is larger than SQLite's default (2 MiB): a login inserts into
+        // indexes keyed by random values (the state, the subject), whose pages past the
+        // cache had to be read back from the OS for each insert (4 % of a login's CPU in
+        // `pread`). The readers' caches are emptied by every commit of another connection
+        // (WAL mode), so a larger one would not help them.
+        let writer_options = options
+            .clone()
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", WRITER_CACHE_KIB);
         let writer = Writer::new(writer_options.connect().await?).map_err(sqlx::Error::Io)?;
         let checkpointer = Arc::new(Checkpointer(tokio::spawn(checkpoint_loop(pool.clone()))));
+        let file = options.get_filename();
+        let readers = file
+            .is_file()
+            .then(|| Arc::new(Readers::new(file.to_path_buf())));
         Ok(Store {
             pool,
             writer,
+            readers,
             _checkpointer: checkpointer,
         })
     }
@@ -168,6 +193,19 @@ impl Store {
     /// The pool, for reads.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Runs a short, bounded read on the caller's thread (see `direct`). `None` when it
+    /// cannot (an in-memory database, or a busy one): the caller reads through the pool.
+    pub fn read_here<T>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> Result<T, rusqlite::Error>,
+    ) -> Option<Result<T, StoreError>> {
+        match self.readers.as_ref()?.read(read) {
+            Ok(v) => Some(Ok(v)),
+            Err(DirectError::Busy) => None,
+            Err(DirectError::Sqlite(e)) => Some(Err(StoreError::Direct(e))),
+        }
     }
 
     /// A connection for reads and single statements.
@@ -219,12 +257,17 @@ mod tests {
         );
         let mut tx = store.write().await.expect("a write transaction");
         let on_writer = temp_store(tx.conn().await.expect("the writer")).await;
+        let cache: Option<i64> = sqlx::query_scalar("PRAGMA cache_size")
+            .fetch_one(tx.conn().await.expect("the writer"))
+            .await
+            .ok();
         tx.rollback().await.expect("a rollback");
         assert_eq!(
             on_writer,
             Some(2),
             "the writer keeps temporary data in memory"
         );
+        assert_eq!(cache, Some(-65536), "the writer's page cache is 64 MiB");
         let mut reader = store.conn().await.expect("a reader");
         let on_reader = temp_store(&mut reader).await;
         assert_eq!(on_reader, Some(0), "readers keep the default");

@@ -31,27 +31,75 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use futures_util::StreamExt;
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::sqlite::{LockedSqliteHandle, SqliteArguments, SqliteRow};
 use sqlx::{Arguments, AssertSqlSafe, SqliteConnection};
 use tokio::sync::{Mutex, OwnedMutexGuard, oneshot};
 
 /// Most write transactions committed together: bounds how long the first of them waits.
 pub const MAX_BATCH: usize = 64;
 
-/// Most jobs sent in one round trip.
+/// Most jobs taken from the queue at once (more are taken as these are done).
 const MAX_SEND: usize = 32;
 
 /// The writer connection and its batch.
 #[derive(Debug)]
 struct Batch {
+    /// The connection as rusqlite sees it, for the jobs, which run on the writer's thread
+    /// ([`Batch::run_here`]). Declared before `conn`: fields drop in order, so its prepared
+    /// statements are finalized before sqlx closes the connection.
+    here: Option<Here>,
     conn: SqliteConnection,
+    state: State,
+}
+
+/// Where the batch stands.
+#[derive(Debug, Default)]
+struct State {
     /// A batch transaction is open.
     open: bool,
     /// A write transaction ended uncommitted: its savepoint is undone before anything else.
     abandoned: bool,
     /// Transactions released into the open batch, waiting for its commit.
     waiters: Vec<Waiter>,
+}
+
+/// sqlx's connection handle, wrapped by rusqlite so that statements run on this thread.
+///
+/// sqlx runs a SQLite connection on a thread of its own: each statement is sent there and
+/// each row comes back through a channel, waking the writer's thread every time (in the
+/// profile of a login, a tenth of the CPU went to those sends and wake-ups). Holding
+/// sqlx's lock on the handle (`lock_handle`, one round trip) stops that thread from using
+/// the connection, and the jobs of a whole batch, its BEGIN and its COMMIT then run right
+/// here. The wrapper is reachable only through [`Here::get`], which takes the lock as proof.
+#[derive(Debug)]
+struct Here(rusqlite::Connection);
+
+/// Statements the jobs' connection keeps prepared (every statement a job may hold, and
+/// the batch's own).
+const HERE_STATEMENTS: usize = 64;
+
+impl Here {
+    /// The connection, while `locked` keeps sqlx's thread away from it.
+    fn get<'a>(
+        here: &'a mut Option<Here>,
+        locked: &'a mut LockedSqliteHandle<'_>,
+    ) -> Result<&'a rusqlite::Connection, rusqlite::Error> {
+        if here.is_none() {
+            let raw = locked.as_raw_handle();
+            // SAFETY: the handle is sqlx's open connection, which lives as long as the
+            // `Batch` that holds both it and this wrapper (dropped first, see `Batch`).
+            // rusqlite does not close a handle it did not open, and the wrapper is used only
+            // while sqlx's lock on the handle is held (the `locked` borrow), so no two
+            // threads ever use the connection at once.
+            let conn = unsafe { rusqlite::Connection::from_handle(raw.as_ptr()) }?;
+            conn.set_prepared_statement_cache_capacity(HERE_STATEMENTS);
+            *here = Some(Here(conn));
+        }
+        match here {
+            Some(Here(conn)) => Ok(conn),
+            None => Err(rusqlite::Error::InvalidQuery),
+        }
+    }
 }
 
 /// Told how the batch holding a transaction ended.
@@ -105,6 +153,51 @@ async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), sqlx
     sqlx::query(sql).execute(conn).await.map(|_| ())
 }
 
+impl State {
+    /// Tells every transaction waiting on the batch how it ended.
+    fn notify(&mut self, result: &Result<(), String>) {
+        for waiter in self.waiters.drain(..) {
+            let _ = waiter.send(result.clone().map_err(not_committed));
+        }
+    }
+
+    /// Whether the batch is to be committed now: it is open, and no other writer is waiting
+    /// to join it or it is full. If so, it counts as closed from here on.
+    fn closing(&mut self, queued: &AtomicUsize) -> bool {
+        if !self.open || (queued.load(Ordering::SeqCst) > 0 && self.waiters.len() < MAX_BATCH) {
+            return false;
+        }
+        self.open = false;
+        true
+    }
+
+    /// What ends a closing batch: nothing to keep is rolled back.
+    fn ending(&self) -> &'static str {
+        if self.waiters.is_empty() {
+            "ROLLBACK"
+        } else {
+            "COMMIT"
+        }
+    }
+
+    /// Records how the batch's commit went and tells its transactions.
+    fn settled(&mut self, result: Result<(), String>, started: std::time::Instant) {
+        if !self.waiters.is_empty() {
+            metrics::histogram!("interlude_store_commit_seconds")
+                .record(started.elapsed().as_secs_f64());
+            metrics::histogram!("interlude_store_batch_transactions")
+                .record(self.waiters.len() as f64);
+        }
+        self.notify(&result);
+    }
+
+    /// The batch was rolled back as a whole: its transactions learn their commit failed.
+    fn lost(&mut self) {
+        self.open = false;
+        self.notify(&Err("the batch transaction was rolled back".into()));
+    }
+}
+
 impl Batch {
     /// Whether SQLite still has the batch transaction open (`BEGIN` fails inside one).
     async fn still_open(&mut self) -> bool {
@@ -117,17 +210,10 @@ impl Batch {
         }
     }
 
-    /// Tells every transaction waiting on the batch how it ended.
-    fn notify(&mut self, result: &Result<(), String>) {
-        for waiter in self.waiters.drain(..) {
-            let _ = waiter.send(result.clone().map_err(not_committed));
-        }
-    }
-
     /// Undoes an abandoned transaction's savepoint. Should the batch itself be gone (SQLite
     /// rolls a whole transaction back on some errors), its waiters learn their commit failed.
     async fn undo_abandoned(&mut self) {
-        if !std::mem::take(&mut self.abandoned) || !self.open {
+        if !std::mem::take(&mut self.state.abandoned) || !self.state.open {
             return;
         }
         let mut undone = exec(&mut self.conn, "ROLLBACK TO write_tx").await;
@@ -135,50 +221,199 @@ impl Batch {
             undone = exec(&mut self.conn, "RELEASE write_tx").await;
         }
         if undone.is_err() && !self.still_open().await {
-            self.open = false;
-            self.notify(&Err("the batch transaction was rolled back".into()));
+            self.state.lost();
         }
     }
 
     /// Opens a batch if none is (the transaction's savepoint opens with its first statement).
     async fn start(&mut self) -> Result<(), sqlx::Error> {
         self.undo_abandoned().await;
-        if !self.open {
+        if !self.state.open {
             if exec(&mut self.conn, "BEGIN IMMEDIATE").await.is_err() {
                 // A transaction nobody waits for (none can be, the batch being closed) is
                 // in the way: roll it back and try once more.
                 let _ = exec(&mut self.conn, "ROLLBACK").await;
                 exec(&mut self.conn, "BEGIN IMMEDIATE").await?;
             }
-            self.open = true;
+            self.state.open = true;
         }
         Ok(())
     }
 
     /// Commits the batch when no other writer is waiting to join it, or when it is full.
     async fn settle(&mut self, queued: &AtomicUsize) {
-        if !self.open || (queued.load(Ordering::SeqCst) > 0 && self.waiters.len() < MAX_BATCH) {
+        if !self.state.closing(queued) {
             return;
         }
-        self.open = false;
         let started = std::time::Instant::now();
-        let result = if self.waiters.is_empty() {
-            exec(&mut self.conn, "ROLLBACK").await
-        } else {
-            exec(&mut self.conn, "COMMIT").await
-        };
-        if !self.waiters.is_empty() {
-            metrics::histogram!("interlude_store_commit_seconds")
-                .record(started.elapsed().as_secs_f64());
-            metrics::histogram!("interlude_store_batch_transactions")
-                .record(self.waiters.len() as f64);
-        }
+        let result = exec(&mut self.conn, self.state.ending()).await;
         if result.is_err() {
             // A COMMIT that failed may leave the transaction open.
             let _ = exec(&mut self.conn, "ROLLBACK").await;
         }
-        self.notify(&result.map_err(|e| e.to_string()));
+        self.state
+            .settled(result.map_err(|e| e.to_string()), started);
     }
+
+    /// Runs `jobs`, and those that arrive meanwhile, on this thread through the
+    /// connection's own handle ([`Here`]): the batch's BEGIN, each job in its own savepoint
+    /// (a job that fails is undone alone), and the COMMIT when no other writer waits.
+    async fn run_here(
+        &mut self,
+        jobs: &mut Vec<Job>,
+        queue: &mut tokio::sync::mpsc::UnboundedReceiver<Job>,
+        queued: &AtomicUsize,
+    ) {
+        let Batch { here, conn, state } = self;
+        let mut locked = match conn.lock_handle().await {
+            Ok(locked) => locked,
+            Err(e) => return fail_all(jobs, &e.to_string()),
+        };
+        let db = match Here::get(here, &mut locked) {
+            Ok(db) => db,
+            Err(e) => return fail_all(jobs, &e.to_string()),
+        };
+        loop {
+            for job in jobs.drain(..) {
+                match state.start_here(db) {
+                    Ok(()) => state.run_job_here(db, job),
+                    Err(e) => {
+                        let _ = job.done.send(Err(here_error(e)));
+                    }
+                }
+            }
+            if state.waiters.len() >= MAX_BATCH {
+                break;
+            }
+            while jobs.len() < MAX_SEND {
+                match queue.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            if jobs.is_empty() {
+                break;
+            }
+        }
+        if state.closing(queued) {
+            let started = std::time::Instant::now();
+            let result = exec_here(db, state.ending());
+            if result.is_err() && !db.is_autocommit() {
+                let _ = exec_here(db, "ROLLBACK");
+            }
+            state.settled(result.map_err(|e| e.to_string()), started);
+        }
+    }
+}
+
+impl State {
+    /// [`Batch::start`] on the writer's thread.
+    fn start_here(&mut self, db: &rusqlite::Connection) -> Result<(), rusqlite::Error> {
+        if std::mem::take(&mut self.abandoned) && self.open {
+            let undone = exec_here(db, "ROLLBACK TO write_tx")
+                .and_then(|()| exec_here(db, "RELEASE write_tx"));
+            if undone.is_err() && db.is_autocommit() {
+                self.lost();
+            }
+        }
+        if !self.open {
+            if exec_here(db, "BEGIN IMMEDIATE").is_err() {
+                // As in `Batch::start`.
+                let _ = exec_here(db, "ROLLBACK");
+                exec_here(db, "BEGIN IMMEDIATE")?;
+            }
+            self.open = true;
+        }
+        Ok(())
+    }
+
+    /// Runs one job in a savepoint of the open batch; failed, it is undone alone and told.
+    fn run_job_here(&mut self, db: &rusqlite::Connection, job: Job) {
+        let ran = exec_here(db, "SAVEPOINT write_tx")
+            .and_then(|()| job.writes.run_here(db))
+            .and_then(|()| exec_here(db, "RELEASE write_tx"));
+        match ran {
+            Ok(()) => self.waiters.push(job.done),
+            Err(e) => {
+                self.abandoned = true;
+                if let Err(undo) = self.start_here(db) {
+                    // The batch could not be opened again: the next job tries once more.
+                    tracing::warn!(error = %undo, "the writer could not begin a batch");
+                }
+                let _ = job.done.send(Err(here_error(e)));
+            }
+        }
+    }
+}
+
+/// Runs a statement without arguments on the writer's thread, to its end.
+fn exec_here(db: &rusqlite::Connection, sql: &'static str) -> Result<(), rusqlite::Error> {
+    let mut statement = db.prepare_cached(sql)?;
+    let mut rows = statement.raw_query();
+    while rows.next()?.is_some() {}
+    Ok(())
+}
+
+/// Tells every job it was not committed.
+fn fail_all(jobs: &mut Vec<Job>, message: &str) {
+    for job in jobs.drain(..) {
+        let _ = job.done.send(Err(not_committed(message.to_owned())));
+    }
+}
+
+/// A failure of a statement run through [`Here`], as the sqlx error the writer's callers
+/// act on: a unique-key conflict is still told apart, and the message is SQLite's own.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+struct HereError {
+    message: String,
+    unique: bool,
+    #[source]
+    source: rusqlite::Error,
+}
+
+impl sqlx::error::DatabaseError for HereError {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        if self.unique {
+            sqlx::error::ErrorKind::UniqueViolation
+        } else {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+}
+
+fn here_error(e: rusqlite::Error) -> sqlx::Error {
+    let unique = matches!(
+        &e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    );
+    let message = match &e {
+        rusqlite::Error::SqliteFailure(_, Some(message)) => message.clone(),
+        other => other.to_string(),
+    };
+    sqlx::Error::Database(Box::new(HereError {
+        message,
+        unique,
+        source: e,
+    }))
 }
 
 /// A turn at the writer. Dropped before its transaction ended (committed or rolled back),
@@ -197,7 +432,7 @@ struct Turn {
 impl Drop for Turn {
     fn drop(&mut self) {
         if self.in_transaction {
-            self.batch.abandoned = true;
+            self.batch.state.abandoned = true;
         }
         if self.unfinished {
             self.writer.spawn_settle();
@@ -227,10 +462,9 @@ impl Writer {
         let (jobs, queue) = tokio::sync::mpsc::unbounded_channel();
         let writer = Writer {
             batch: Arc::new(Mutex::new(Batch {
+                here: None,
                 conn,
-                open: false,
-                abandoned: false,
-                waiters: Vec::new(),
+                state: State::default(),
             })),
             queued: Arc::new(AtomicUsize::new(0)),
             jobs,
@@ -245,37 +479,18 @@ impl Writer {
         Ok(writer)
     }
 
-    /// Takes the jobs as they come; those waiting together go in one round trip, and the
-    /// batch stays open while more wait (up to [`MAX_BATCH`]).
+    /// Takes the jobs as they come, and runs those waiting together in one batch, which
+    /// stays open while more wait (up to [`MAX_BATCH`]).
     async fn job_loop(self, mut queue: tokio::sync::mpsc::UnboundedReceiver<Job>) {
         let mut jobs = Vec::with_capacity(MAX_SEND);
         while queue.recv_many(&mut jobs, MAX_SEND).await > 0 {
             let mut turn = self.turn().await;
-            loop {
-                match turn.batch.start().await {
-                    Ok(()) => send_jobs(&mut turn, &mut jobs).await,
-                    Err(e) => {
-                        let message = e.to_string();
-                        for job in jobs.drain(..) {
-                            let _ = job.done.send(Err(not_committed(message.clone())));
-                        }
-                    }
-                }
-                // More waiting: send them in this batch, unless it is full.
-                if turn.batch.waiters.len() >= MAX_BATCH {
-                    break;
-                }
-                while jobs.len() < MAX_SEND {
-                    match queue.try_recv() {
-                        Ok(job) => jobs.push(job),
-                        Err(_) => break,
-                    }
-                }
-                if jobs.is_empty() {
-                    break;
-                }
-            }
-            turn.batch.settle(&self.queued).await;
+            // An interactive transaction abandoned before is undone through sqlx, which
+            // knows the savepoint it opened.
+            turn.batch.undo_abandoned().await;
+            turn.batch
+                .run_here(&mut jobs, &mut queue, &self.queued)
+                .await;
         }
     }
 
@@ -306,7 +521,7 @@ impl Writer {
     /// Undoes a transaction whose statement failed, settles the batch, and hands back the error.
     async fn abandon<T>(&self, mut turn: Turn, e: sqlx::Error) -> Result<T, sqlx::Error> {
         turn.in_transaction = false;
-        turn.batch.abandoned = true;
+        turn.batch.state.abandoned = true;
         turn.batch.undo_abandoned().await;
         turn.batch.settle(&self.queued).await;
         Err(e)
@@ -429,12 +644,41 @@ impl<T: Into<Arg>> From<Option<T>> for Arg {
 struct Pending {
     sql: String,
     args: Vec<Arg>,
+    /// Each deferred statement and where its arguments start, to run them one by one.
+    statements: Vec<(&'static str, usize)>,
 }
 
 impl Pending {
     fn push(&mut self, sql: &str) {
         self.sql.push_str(sql);
         self.sql.push_str(";\n");
+    }
+
+    /// Runs the deferred statements in order, on the writer's thread (see [`Here`]).
+    fn run_here(&self, db: &rusqlite::Connection) -> Result<(), rusqlite::Error> {
+        for (n, &(sql, from)) in self.statements.iter().enumerate() {
+            let to = self
+                .statements
+                .get(n + 1)
+                .map_or(self.args.len(), |&(_, next)| next);
+            let mut statement = db.prepare_cached(sql)?;
+            for (i, arg) in self
+                .args
+                .get(from..to)
+                .unwrap_or_default()
+                .iter()
+                .enumerate()
+            {
+                match arg {
+                    Arg::Null => statement.raw_bind_parameter(i + 1, rusqlite::types::Null)?,
+                    Arg::Int(v) => statement.raw_bind_parameter(i + 1, v)?,
+                    Arg::Text(v) => statement.raw_bind_parameter(i + 1, v)?,
+                }
+            }
+            let mut rows = statement.raw_query();
+            while rows.next()?.is_some() {}
+        }
+        Ok(())
     }
 
     /// The statements with the savepoint released last (if it is open or opens with them).
@@ -461,62 +705,6 @@ fn encode<'a>(args: impl IntoIterator<Item = &'a Arg>) -> Result<SqliteArguments
     Ok(out)
 }
 
-/// Sends `jobs` (all taken) in as few round trips as failures allow: each job in its own
-/// savepoint followed by a one-row SELECT, so the rows tell how many were released before
-/// a failure. The failed job is undone and told; the ones after it go again. Sent jobs
-/// leave `jobs` as they are released or fail, so what is left is always what is unsent.
-async fn send_jobs(turn: &mut Turn, jobs: &mut Vec<Job>) {
-    while !jobs.is_empty() {
-        let mut sql = String::new();
-        for job in jobs.iter() {
-            sql.push_str("SAVEPOINT write_tx;\n");
-            sql.push_str(&job.writes.sql);
-            sql.push_str("RELEASE write_tx;\nSELECT 1;\n");
-        }
-        let mut released = 0;
-        let mut failure = None;
-        match encode(jobs.iter().flat_map(|job| &job.writes.args)) {
-            Ok(encoded) => {
-                let mut rows =
-                    sqlx::query_with(AssertSqlSafe(sql), encoded).fetch(&mut turn.batch.conn);
-                while let Some(row) = rows.next().await {
-                    match row {
-                        Ok(_) => released += 1,
-                        Err(e) => {
-                            failure = Some(e);
-                            break;
-                        }
-                    }
-                }
-            }
-            Err(e) => failure = Some(e),
-        }
-        let end = released.min(jobs.len());
-        for job in jobs.drain(..end) {
-            turn.batch.waiters.push(job.done);
-        }
-        let Some(e) = failure else {
-            break;
-        };
-        if !jobs.is_empty() {
-            let failed = jobs.remove(0);
-            turn.batch.abandoned = true;
-            turn.batch.undo_abandoned().await;
-            let _ = failed.done.send(Err(e));
-            if !turn.batch.open {
-                // SQLite rolled the whole batch back (its waiters were told): start another.
-                if let Err(e) = turn.batch.start().await {
-                    let message = e.to_string();
-                    for job in jobs.drain(..) {
-                        let _ = job.done.send(Err(not_committed(message.clone())));
-                    }
-                }
-            }
-        }
-    }
-    jobs.clear();
-}
-
 /// Statements of a write transaction whose results are not needed, gathered before (or
 /// during) the transaction and sent together.
 #[derive(Debug, Default)]
@@ -526,6 +714,7 @@ impl Writes {
     /// Adds a statement (no rows, no count needed); its failure fails the transaction.
     pub fn defer(&mut self, sql: &'static str) -> Bind<'_> {
         debug_assert!(!sql.contains("?1"), "numbered placeholders in `{sql}`");
+        self.0.statements.push((sql, self.0.args.len()));
         self.0.push(sql);
         Bind {
             pending: &mut self.0,
@@ -638,7 +827,7 @@ impl WriteTx {
             // Committing nothing still waits for the open batch, which may hold what this
             // transaction read.
             let (done, committed) = oneshot::channel();
-            turn.batch.waiters.push(done);
+            turn.batch.state.waiters.push(done);
             turn.batch.settle(&writer.queued).await;
             Ok(committed)
             // The turn passes on: writers queued behind join this batch (or commit it).
@@ -655,7 +844,7 @@ impl WriteTx {
         writer.spawn(async move {
             turn.unfinished = false;
             if std::mem::take(&mut turn.in_transaction) {
-                turn.batch.abandoned = true;
+                turn.batch.state.abandoned = true;
                 turn.batch.undo_abandoned().await;
             }
             let queued = Arc::clone(&turn.writer.queued);
