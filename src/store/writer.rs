@@ -15,14 +15,20 @@
 //! The steps that change the batch (begin, release, commit) run in tasks of their own, so a
 //! request that is cancelled half-way (a client that hangs up) cannot leave it half-done.
 //!
-//! Each statement sent is a round trip to the connection's thread (about 20 µs, two thread
-//! wake-ups), and the writer is one connection that every write queues for, so a write
-//! transaction sends as few as it can: its savepoint opens with its first statements, and
+//! Each statement sent through sqlx is a round trip to the connection's thread (about
+//! 20 µs, two thread wake-ups, and a wake-up per row coming back), and the writer is one
+//! connection that every write queues for. Transactions prepared whole beforehand
+//! ([`Writes`], [`Writer::run`]) therefore queue as jobs, and the writer's thread runs the
+//! jobs waiting, their batch's BEGIN and its COMMIT itself, through the connection's own
+//! handle ([`Here`]), each job in its own savepoint: a job that fails is undone alone. An
+//! interactive transaction ([`Writer::begin`], for the few writes that must read first)
+//! sends as few statements as it can: its savepoint opens with its first statements, and
 //! statements whose results are not needed ([`WriteTx::defer`]) wait and go with the next
-//! statement that is, or with the RELEASE at commit. Transactions prepared whole beforehand
-//! ([`Writes`], [`Writer::run`]) queue as jobs, and the jobs waiting when the writer comes
-//! to them go to SQLite in one round trip, each in its own savepoint: a job that fails is
-//! undone alone and the ones after it are sent again.
+//! statement that is, or with the RELEASE at commit.
+//!
+//! On a database file the writer commits without waiting for the disk and a thread of its
+//! own ([`Syncer`]) fsyncs the WAL before the batch's transactions are told: the writer
+//! runs the next batch meanwhile.
 //!
 //! The writer's own steps run on a runtime of their own (one thread): a task of the main
 //! runtime woken by a database answer waits behind every other ready task there, and here
@@ -61,6 +67,71 @@ struct State {
     abandoned: bool,
     /// Transactions released into the open batch, waiting for its commit.
     waiters: Vec<Waiter>,
+    /// Makes committed batches durable, when the writer commits without waiting for the
+    /// disk (a database file; see [`Syncer`]).
+    syncer: Option<Syncer>,
+}
+
+/// Durability off the writer's path: the writer commits without waiting for the disk
+/// (`synchronous = NORMAL` on its connection: the commit's WAL frames are written, not yet
+/// synced) and hands the batch's transactions here. This thread fsyncs the WAL file once
+/// for every batch committed since its last sync, then tells their transactions; their
+/// `commit()` returns only then, so what a caller is told is committed is on disk as with
+/// `synchronous = FULL`. Meanwhile the writer runs the next batch: with FULL it sat idle
+/// for each fsync, and every login queued behind it (20 % of the logins per second on this
+/// project's 2-core machine, docs/benchmark.md).
+///
+/// Rows of a batch that is committed but not yet synced are visible to other connections
+/// for that moment; a power failure (not a crash of the process: its writes are in the
+/// OS) may take them back. Nothing is handed to a user or an IdP before the sync.
+#[derive(Debug, Clone)]
+struct Syncer {
+    batches: std::sync::mpsc::Sender<(Vec<Waiter>, std::time::Instant)>,
+}
+
+impl Syncer {
+    /// Starts the syncing thread for the WAL file at `wal`; it ends when the last writer
+    /// is dropped.
+    fn start(wal: std::path::PathBuf) -> std::io::Result<Syncer> {
+        let (batches, committed) = std::sync::mpsc::channel::<(Vec<Waiter>, std::time::Instant)>();
+        std::thread::Builder::new()
+            .name("interlude-sync".into())
+            .spawn(move || {
+                while let Ok(first) = committed.recv() {
+                    let mut waiting = vec![first];
+                    waiting.extend(committed.try_iter());
+                    let result = sync_file(&wal).map_err(|e| format!("fsync of the WAL: {e}"));
+                    for (waiters, started) in waiting {
+                        metrics::histogram!("interlude_store_commit_seconds")
+                            .record(started.elapsed().as_secs_f64());
+                        for waiter in waiters {
+                            let _ = waiter.send(result.clone().map_err(not_committed));
+                        }
+                    }
+                }
+            })?;
+        Ok(Syncer { batches })
+    }
+
+    /// Tells `waiters` once the batch they were committed in is on disk.
+    fn sync(&self, waiters: Vec<Waiter>, started: std::time::Instant) {
+        if let Err(std::sync::mpsc::SendError((waiters, _))) = self.batches.send((waiters, started))
+        {
+            for waiter in waiters {
+                let _ = waiter.send(Err(not_committed("the syncing thread stopped".into())));
+            }
+        }
+    }
+}
+
+/// Flushes a file's data to the disk. A WAL file that is gone was checkpointed into the
+/// database file (and that synced) when its last connection closed: nothing to flush.
+fn sync_file(path: &std::path::Path) -> std::io::Result<()> {
+    match std::fs::File::open(path) {
+        Ok(file) => file.sync_data(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// sqlx's connection handle, wrapped by rusqlite so that statements run on this thread.
@@ -180,15 +251,20 @@ impl State {
         }
     }
 
-    /// Records how the batch's commit went and tells its transactions.
+    /// Records how the batch's commit went and tells its transactions, once it is durable.
     fn settled(&mut self, result: Result<(), String>, started: std::time::Instant) {
-        if !self.waiters.is_empty() {
-            metrics::histogram!("interlude_store_commit_seconds")
-                .record(started.elapsed().as_secs_f64());
-            metrics::histogram!("interlude_store_batch_transactions")
-                .record(self.waiters.len() as f64);
+        if self.waiters.is_empty() {
+            return;
         }
-        self.notify(&result);
+        metrics::histogram!("interlude_store_batch_transactions").record(self.waiters.len() as f64);
+        match (&result, &self.syncer) {
+            (Ok(()), Some(syncer)) => syncer.sync(std::mem::take(&mut self.waiters), started),
+            _ => {
+                metrics::histogram!("interlude_store_commit_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                self.notify(&result);
+            }
+        }
     }
 
     /// The batch was rolled back as a whole: its transactions learn their commit failed.
@@ -457,14 +533,21 @@ impl Drop for Queued {
 }
 
 impl Writer {
-    /// The writer over `conn`, a connection of its own.
-    pub fn new(conn: SqliteConnection) -> std::io::Result<Writer> {
+    /// The writer over `conn`, a connection of its own. With `wal`, the database's WAL
+    /// file, `conn` commits without syncing (`synchronous = NORMAL`) and a [`Syncer`]
+    /// makes each batch durable before its transactions are told; without, each commit
+    /// syncs as `conn` is set to.
+    pub fn new(conn: SqliteConnection, wal: Option<std::path::PathBuf>) -> std::io::Result<Writer> {
         let (jobs, queue) = tokio::sync::mpsc::unbounded_channel();
+        let syncer = wal.map(Syncer::start).transpose()?;
         let writer = Writer {
             batch: Arc::new(Mutex::new(Batch {
                 here: None,
                 conn,
-                state: State::default(),
+                state: State {
+                    syncer,
+                    ..State::default()
+                },
             })),
             queued: Arc::new(AtomicUsize::new(0)),
             jobs,
@@ -883,7 +966,8 @@ mod tests {
             .execute(&mut reader)
             .await
             .expect("a table");
-        let writer = Writer::new(options.connect().await.expect("a writer")).expect("a writer");
+        let writer =
+            Writer::new(options.connect().await.expect("a writer"), None).expect("a writer");
         (dir, writer, reader)
     }
 
@@ -911,6 +995,43 @@ mod tests {
         assert!(keys(&mut reader).await.is_empty(), "not before the commit");
         tx.commit().await.expect("commit");
         assert_eq!(keys(&mut reader).await, ["a"]);
+    }
+
+    /// With a syncer, a commit returns once the WAL is synced, and a sync that fails is
+    /// reported as a failed commit, never as success.
+    #[tokio::test]
+    async fn commits_wait_for_the_syncer_and_a_failed_sync_is_no_success() {
+        let (dir, _writer, mut reader) = setup().await;
+        let options = SqliteConnectOptions::from_str(&format!(
+            "sqlite://{}",
+            dir.path().join("w.db").display()
+        ))
+        .expect("a database URL")
+        .synchronous(SqliteSynchronous::Normal);
+        let wal = dir.path().join("w.db-wal");
+        let synced =
+            Writer::new(options.connect().await.expect("a writer"), Some(wal)).expect("a writer");
+        let mut w = Writes::default();
+        w.defer("INSERT INTO t (k) VALUES (?)").bind("synced");
+        synced.run(w).await.expect("committed and synced");
+        let mut tx = synced.begin().await.expect("begin");
+        insert(&mut tx, "interactive").await.expect("insert");
+        tx.commit().await.expect("committed and synced");
+        assert_eq!(keys(&mut reader).await, ["interactive", "synced"]);
+
+        // A WAL path that cannot be opened (under a file): the sync fails.
+        let broken = Writer::new(
+            options.connect().await.expect("a writer"),
+            Some(dir.path().join("w.db").join("wal")),
+        )
+        .expect("a writer");
+        let mut w = Writes::default();
+        w.defer("INSERT INTO t (k) VALUES (?)").bind("unsynced");
+        let e = broken
+            .run(w)
+            .await
+            .expect_err("an unsynced commit is not reported done");
+        assert!(e.to_string().contains("fsync"), "{e}");
     }
 
     #[tokio::test]
