@@ -268,13 +268,6 @@ impl<'a> Lazy<'a> {
         Lazy { store, conn: None }
     }
 
-    fn with(store: &'a Store, conn: PoolConnection<Sqlite>) -> Lazy<'a> {
-        Lazy {
-            store,
-            conn: Some(conn),
-        }
-    }
-
     async fn get(&mut self) -> Result<&mut SqliteConnection, StoreError> {
         let conn = match self.conn.take() {
             Some(conn) => conn,
@@ -625,16 +618,18 @@ fn sign_return(app: &AppState, to: ReturnTo<'_>, result: &Value) -> Result<Retur
 }
 
 async fn load_bound(
-    conn: &mut SqliteConnection,
+    conn: &mut Lazy<'_>,
     prompt_id: &str,
     client: &Client,
 ) -> Result<PromptRow, FlowError> {
     if prompt_id.len() != 32 || !prompt_id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(FlowError::NotFound);
     }
-    let row = detours::get_prompt(conn, prompt_id)
-        .await?
-        .ok_or(FlowError::NotFound)?;
+    let row = match detours::get_prompt_here(conn.store, prompt_id) {
+        Some(read) => read?,
+        None => detours::get_prompt(conn.get().await?, prompt_id).await?,
+    };
+    let row = row.ok_or(FlowError::NotFound)?;
     if !same(&row.browser_hash, &client.browser_hash()) {
         return Err(FlowError::WrongBrowser);
     }
@@ -744,7 +739,7 @@ async fn expire(app: &AppState, row: &PromptRow, client: &Client) -> FlowError {
 
 /// What the prompt's page shows now.
 pub async fn show(app: &AppState, prompt_id: &str, client: &Client) -> Result<Shown, FlowError> {
-    let mut conn = app.store().conn().await?;
+    let mut conn = Lazy::new(app.store());
     let row = load_bound(&mut conn, prompt_id, client).await?;
     match row.status.as_str() {
         "pending" if millis(now()) > row.expires_at => Err(expire(app, &row, client).await),
@@ -765,7 +760,7 @@ pub async fn show(app: &AppState, prompt_id: &str, client: &Client) -> Result<Sh
         "expired" => Err(FlowError::Expired {
             back: way_back(app, &row, client),
         }),
-        _ => after_answer(app, &mut conn, &row, client)
+        _ => after_answer(app, conn.get().await?, &row, client)
             .await
             .map(|next| match next {
                 Next::Prompt(id) => Shown::MovedOn(id),
@@ -776,14 +771,15 @@ pub async fn show(app: &AppState, prompt_id: &str, client: &Client) -> Result<Sh
 
 /// For a consent preferences page, each purpose's box as the user last chose it.
 async fn consent_prefill(
-    conn: &mut SqliteConnection,
+    conn: &mut Lazy<'_>,
     campaign: &Campaign,
     row: &PromptRow,
 ) -> Result<Option<BTreeMap<String, Vec<String>>>, FlowError> {
     let Some(consent) = campaign.outcome.consent.as_ref().filter(|c| c.manage) else {
         return Ok(None);
     };
-    let current = crate::store::consents::current(conn, &row.issuer, &row.subject).await?;
+    let current =
+        crate::store::consents::current(conn.get().await?, &row.issuer, &row.subject).await?;
     let mut prefill = BTreeMap::new();
     for p in &consent.purposes {
         if current.iter().any(|c| c.purpose == p.purpose && c.granted) {
@@ -837,7 +833,7 @@ pub async fn submit(
     client: &Client,
     pairs: &[(String, String)],
 ) -> Result<Submitted, FlowError> {
-    let mut conn = app.store().conn().await?;
+    let mut conn = Lazy::new(app.store());
     let row = load_bound(&mut conn, prompt_id, client).await?;
     let csrf = pairs
         .iter()
@@ -858,7 +854,7 @@ pub async fn submit(
             });
         }
         _ => {
-            return after_answer(app, &mut conn, &row, client)
+            return after_answer(app, conn.get().await?, &row, client)
                 .await
                 .map(Submitted::Next);
         }
@@ -904,7 +900,7 @@ pub async fn submit(
 #[allow(clippy::too_many_arguments)]
 async fn record(
     app: &AppState,
-    mut conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    mut conn: Lazy<'_>,
     set: &CampaignSet,
     campaign: &Campaign,
     row: &PromptRow,
@@ -917,7 +913,10 @@ async fn record(
     let may_chain = outcome != "declined"
         && u32::try_from(row.seq + 1).unwrap_or(u32::MAX) < app.config().max_chain;
     // The steps answered before this one were committed before this prompt was made.
-    let (shown, mut steps) = detours::detour_steps(&mut conn, &row.detour_id).await?;
+    let (shown, mut steps) = match detours::detour_steps_here(conn.store, &row.detour_id) {
+        Some(read) => read?,
+        None => detours::detour_steps(conn.get().await?, &row.detour_id).await?,
+    };
     let next = if may_chain {
         let answering = Answering {
             row,
@@ -934,7 +933,7 @@ async fn record(
                 }),
         };
         pick(
-            &mut Lazy::with(app.store(), conn),
+            &mut conn,
             set,
             &row.issuer,
             &row.subject,
@@ -944,9 +943,10 @@ async fn record(
         )
         .await?
     } else {
-        drop(conn);
         None
     };
+    // Back to the pool, if one was checked out, before the write.
+    drop(conn);
 
     let answer = Answer {
         campaign,

@@ -3,7 +3,9 @@
 use serde_json::Value;
 use sqlx::SqliteConnection;
 
-use super::{StoreError, WriteTx, Writes};
+use rusqlite::OptionalExtension;
+
+use super::{Store, StoreError, WriteTx, Writes};
 
 /// A detour to record when a token is accepted.
 #[derive(Debug)]
@@ -152,20 +154,51 @@ pub struct PromptRow {
     pub secret_index: i64,
 }
 
+const PROMPT_ROW_SQL: &str = "SELECT p.id, p.detour_id, p.seq, p.campaign, p.campaign_version, p.subject, p.issuer, p.status,
+                p.locale, p.csrf_token, p.browser_hash, p.shown_at, p.expires_at,
+                d.state, d.claims, d.continue_url, d.result, d.secret_index
+         FROM prompts p JOIN detours d ON d.id = p.detour_id WHERE p.id = ?";
+
 /// The prompt with this id.
 pub async fn get_prompt(
     conn: &mut SqliteConnection,
     id: &str,
 ) -> Result<Option<PromptRow>, StoreError> {
-    Ok(sqlx::query_as::<_, PromptRow>(
-        "SELECT p.id, p.detour_id, p.seq, p.campaign, p.campaign_version, p.subject, p.issuer, p.status,
-                p.locale, p.csrf_token, p.browser_hash, p.shown_at, p.expires_at,
-                d.state, d.claims, d.continue_url, d.result, d.secret_index
-         FROM prompts p JOIN detours d ON d.id = p.detour_id WHERE p.id = ?",
-    )
-    .bind(id)
-    .fetch_optional(conn)
-    .await?)
+    Ok(sqlx::query_as::<_, PromptRow>(PROMPT_ROW_SQL)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// The same, read on the caller's thread ([`Store::read_here`]); `None` when it cannot be
+/// read there (the caller then uses [`get_prompt`]).
+pub fn get_prompt_here(store: &Store, id: &str) -> Option<Result<Option<PromptRow>, StoreError>> {
+    store.read_here(|db| {
+        db.prepare_cached(PROMPT_ROW_SQL)?
+            .query_row([id], |r| {
+                Ok(PromptRow {
+                    id: r.get(0)?,
+                    detour_id: r.get(1)?,
+                    seq: r.get(2)?,
+                    campaign: r.get(3)?,
+                    campaign_version: r.get(4)?,
+                    subject: r.get(5)?,
+                    issuer: r.get(6)?,
+                    status: r.get(7)?,
+                    locale: r.get(8)?,
+                    csrf_token: r.get(9)?,
+                    browser_hash: r.get(10)?,
+                    shown_at: r.get(11)?,
+                    expires_at: r.get(12)?,
+                    state: r.get(13)?,
+                    claims: r.get(14)?,
+                    continue_url: r.get(15)?,
+                    result: r.get(16)?,
+                    secret_index: r.get(17)?,
+                })
+            })
+            .optional()
+    })
 }
 
 /// The next prompt of a detour after `seq`, if the chain went on.
@@ -296,19 +329,47 @@ pub async fn get_detour(
     .await?)
 }
 
+const DETOUR_STEPS_SQL: &str =
+    "SELECT p.campaign, r.campaign_version, r.outcome, r.answers, r.outcome_claims
+         FROM prompts p LEFT JOIN responses r ON r.prompt_id = p.id
+         WHERE p.detour_id = ? ORDER BY p.seq";
+
+/// A detour's prompts so far: the campaigns shown, in order, and the steps answered.
+pub type Steps = (Vec<String>, Vec<ChainStep>);
+
 /// A detour's prompts so far: the campaigns shown, in order, and the steps answered.
 pub async fn detour_steps(
     conn: &mut SqliteConnection,
     detour_id: &str,
-) -> Result<(Vec<String>, Vec<ChainStep>), StoreError> {
-    let rows = sqlx::query_as::<_, DetourPromptRow>(
-        "SELECT p.campaign, r.campaign_version, r.outcome, r.answers, r.outcome_claims
-         FROM prompts p LEFT JOIN responses r ON r.prompt_id = p.id
-         WHERE p.detour_id = ? ORDER BY p.seq",
-    )
-    .bind(detour_id)
-    .fetch_all(conn)
-    .await?;
+) -> Result<Steps, StoreError> {
+    let rows = sqlx::query_as::<_, DetourPromptRow>(DETOUR_STEPS_SQL)
+        .bind(detour_id)
+        .fetch_all(conn)
+        .await?;
+    Ok(steps_of(rows))
+}
+
+/// The same, read on the caller's thread ([`Store::read_here`]); `None` when it cannot be
+/// read there (the caller then uses [`detour_steps`]).
+pub fn detour_steps_here(store: &Store, detour_id: &str) -> Option<Result<Steps, StoreError>> {
+    let rows = store.read_here(|db| {
+        db.prepare_cached(DETOUR_STEPS_SQL)?
+            .query_map([detour_id], |r| {
+                Ok(DetourPromptRow {
+                    campaign: r.get(0)?,
+                    campaign_version: r.get(1)?,
+                    outcome: r.get(2)?,
+                    answers: r.get(3)?,
+                    outcome_claims: r.get(4)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    Some(rows.map(steps_of))
+}
+
+/// The campaigns shown, in order, and the steps answered.
+fn steps_of(rows: Vec<DetourPromptRow>) -> Steps {
     let mut shown = Vec::with_capacity(rows.len());
     let mut steps = Vec::new();
     for row in rows {
@@ -328,7 +389,7 @@ pub async fn detour_steps(
         }
         shown.push(row.campaign);
     }
-    Ok((shown, steps))
+    (shown, steps)
 }
 
 /// A prompt of a detour, with its response once answered.

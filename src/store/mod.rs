@@ -1,12 +1,14 @@
 //! Storage: SQLite through sqlx. Migrations in migrations/ are embedded and applied at start.
 //!
 //! Functions take a connection or a transaction, so a handler decides what is atomic.
-//! SQLite runs in WAL mode with `synchronous = FULL`: a committed answer survives a crash
-//! of the process and of the machine. Writes go through [`Store::write`], which queues this
-//! process's writers fairly on one connection and commits the transactions that queued up
-//! together, one fsync for all (see `writer`): SQLite's own busy handler waits by sleeping
-//! (1, 2, 5, 10 … 100 ms), and one fsync per request would cap answers at the disk's rate.
-//! The busy timeout remains for other processes.
+//! SQLite runs in WAL mode, and a write is acknowledged only once it is on disk: a
+//! committed answer survives a crash of the process and of the machine. Writes go through
+//! [`Store::write`] and [`Store::run`], which queue this process's writers fairly on one
+//! connection and commit the transactions that queued up together, one fsync for all (see
+//! `writer`): SQLite's own busy handler waits by sleeping (1, 2, 5, 10 … 100 ms), and one
+//! fsync per request would cap answers at the disk's rate. The busy timeout remains for
+//! other processes. The short reads of the login path run on the caller's thread
+//! ([`Store::read_here`], see `direct`).
 //!
 //! Checkpoints (copying the WAL back into the database file, with an fsync of its own) run
 //! in a task of their own every [`CHECKPOINT_EVERY`], not in whichever commit pushes the WAL

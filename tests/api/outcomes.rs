@@ -190,10 +190,16 @@ async fn undelivered_events_are_delivered_after_a_restart() {
     first
         .answer(&form, "submit", &[("nickname", "restart")])
         .await;
+    // A failed attempt, recorded: the claim (attempts + 1) leases the row for a minute, and
+    // only the recorded failure releases it. Stopped between the two, the lease would hold
+    // the row from the second instance for longer than this test waits.
     wait_until(
         async || {
             first
-                .count("SELECT COUNT(*) FROM outbox WHERE attempts >= 1 AND delivered_at IS NULL")
+                .count(
+                    "SELECT COUNT(*) FROM outbox WHERE attempts >= 1 AND delivered_at IS NULL
+                       AND locked_until IS NULL AND last_error IS NOT NULL",
+                )
                 .await
                 == 1
         },
