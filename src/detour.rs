@@ -626,7 +626,7 @@ async fn load_bound(
         return Err(FlowError::NotFound);
     }
     let row = match detours::get_prompt_here(conn.store, prompt_id) {
-        Some(read) => read?,
+        Some(row) => row,
         None => detours::get_prompt(conn.get().await?, prompt_id).await?,
     };
     let row = row.ok_or(FlowError::NotFound)?;
@@ -790,12 +790,15 @@ async fn consent_prefill(
 }
 
 /// Where an answered prompt leads: the next prompt of the chain, or the detour's return.
+/// The answer was written by another request, maybe a moment ago: it is visible from its
+/// commit on, and nothing is shown for it before it is on disk as well.
 async fn after_answer(
     app: &AppState,
     conn: &mut SqliteConnection,
     row: &PromptRow,
     client: &Client,
 ) -> Result<Next, FlowError> {
+    app.store().durable().await?;
     if let Some(next) = detours::next_prompt_id(conn, &row.detour_id, row.seq).await? {
         return Ok(Next::Prompt(next));
     }
@@ -914,7 +917,7 @@ async fn record(
         && u32::try_from(row.seq + 1).unwrap_or(u32::MAX) < app.config().max_chain;
     // The steps answered before this one were committed before this prompt was made.
     let (shown, mut steps) = match detours::detour_steps_here(conn.store, &row.detour_id) {
-        Some(read) => read?,
+        Some(steps) => steps,
         None => detours::detour_steps(conn.get().await?, &row.detour_id).await?,
     };
     let next = if may_chain {
@@ -1046,19 +1049,13 @@ async fn record(
     Ok(Submitted::Next(Next::Return(Box::new(back))))
 }
 
-/// Another request answered the prompt first: show what it recorded, once it is committed
-/// (a transaction that commits nothing waits for the batch that may hold that answer).
+/// Another request answered the prompt first: show what it recorded, once it is on disk
+/// ([`after_answer`] waits for that).
 async fn answered_meanwhile(
     app: &AppState,
     row: &PromptRow,
     client: &Client,
 ) -> Result<Submitted, FlowError> {
-    app.store()
-        .write()
-        .await?
-        .commit()
-        .await
-        .map_err(StoreError::from)?;
     let mut conn = app.store().conn().await?;
     after_answer(app, &mut conn, row, client)
         .await

@@ -82,7 +82,8 @@ pub fn load_here(
                 Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
             })
     })?;
-    Some(read.and_then(|(prompts, tos)| parse(&prompts, &tos)))
+    let (prompts, tos) = read;
+    Some(parse(&prompts, &tos))
 }
 
 /// The history from the statement's two JSON arrays.

@@ -48,9 +48,6 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    /// A read on the caller's thread failed.
-    #[error("database error: {0}")]
-    Direct(#[source] rusqlite::Error),
     /// A stored value could not be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -185,14 +182,22 @@ impl Store {
             .clone()
             .pragma("temp_store", "memory")
             .pragma("cache_size", WRITER_CACHE_KIB);
-        let mut wal = None;
         if on_file {
             writer_options = writer_options.synchronous(SqliteSynchronous::Normal);
-            let mut name = file.clone().into_os_string();
-            name.push("-wal");
-            wal = Some(std::path::PathBuf::from(name));
         }
-        let writer = Writer::new(writer_options.connect().await?, wal).map_err(sqlx::Error::Io)?;
+        let mut writer_conn = writer_options.connect().await?;
+        let wal = if on_file {
+            // The WAL lies beside the database file as SQLite resolved it (a symbolic link
+            // followed), which is not always the name in the URL.
+            let main: String =
+                sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                    .fetch_one(&mut writer_conn)
+                    .await?;
+            Some(std::path::PathBuf::from(format!("{main}-wal")))
+        } else {
+            None
+        };
+        let writer = Writer::new(writer_conn, wal).map_err(sqlx::Error::Io)?;
         let checkpointer = Arc::new(Checkpointer(tokio::spawn(checkpoint_loop(pool.clone()))));
         let readers = on_file.then(|| Arc::new(Readers::new(file)));
         Ok(Store {
@@ -209,15 +214,20 @@ impl Store {
     }
 
     /// Runs a short, bounded read on the caller's thread (see `direct`). `None` when it
-    /// cannot (an in-memory database, or a busy one): the caller reads through the pool.
+    /// cannot (an in-memory database, a busy one, or a failed read): the caller reads
+    /// through the pool.
     pub fn read_here<T>(
         &self,
         read: impl FnOnce(&rusqlite::Connection) -> Result<T, rusqlite::Error>,
-    ) -> Option<Result<T, StoreError>> {
+    ) -> Option<T> {
         match self.readers.as_ref()?.read(read) {
-            Ok(v) => Some(Ok(v)),
+            Ok(v) => Some(v),
             Err(DirectError::Busy) => None,
-            Err(DirectError::Sqlite(e)) => Some(Err(StoreError::Direct(e))),
+            // The pool tries again, and reports the error if it is the database's.
+            Err(DirectError::Sqlite(e)) => {
+                tracing::warn!(error = %e, "a read on the request's thread failed; reading through the pool");
+                None
+            }
         }
     }
 
@@ -236,6 +246,13 @@ impl Store {
     /// one round trip; returns once they are durably committed.
     pub async fn run(&self, writes: Writes) -> Result<(), StoreError> {
         Ok(self.writer.run(writes).await?)
+    }
+
+    /// Returns once every write committed so far is on disk: a request that acts on a row
+    /// another request wrote (a second POST of an answered prompt) waits here first, since
+    /// that row is visible from its commit on, a moment before its sync.
+    pub async fn durable(&self) -> Result<(), StoreError> {
+        Ok(self.writer.begin().await?.commit().await?)
     }
 
     /// Whether the database answers.
@@ -300,6 +317,30 @@ mod tests {
         let mut reader = store.conn().await.expect("a reader");
         let on_reader = temp_store(&mut reader).await;
         assert_eq!(on_reader, Some(0), "readers keep the default");
+    }
+
+    /// Opened through a symbolic link, the store syncs the WAL that SQLite writes (beside
+    /// the file the link points to): a WAL file the syncer cannot find fails the commit.
+    #[tokio::test]
+    async fn a_database_behind_a_symbolic_link_syncs_the_real_wal() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        std::fs::create_dir(dir.path().join("real")).expect("a folder");
+        let real = dir.path().join("real").join("s.db");
+        std::fs::File::create(&real).expect("a database file");
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink(&real, &link).expect("a symbolic link");
+        let store = Store::connect(&format!("sqlite://{}", link.display()))
+            .await
+            .expect("a store");
+        let mut w = Writes::default();
+        w.defer(
+            "INSERT INTO consent_texts (sha256, text, campaign, campaign_version, locale, created_at)
+             VALUES ('h', 't', 'c', 1, 'en', 0)",
+        );
+        store.run(w).await.expect("committed and synced");
+        store.durable().await.expect("on disk");
+        assert!(dir.path().join("real").join("s.db-wal").is_file());
+        assert!(!dir.path().join("link.db-wal").exists());
     }
 
     async fn synchronous(tx: &mut WriteTx) -> Option<i64> {

@@ -83,7 +83,15 @@ struct State {
 ///
 /// Rows of a batch that is committed but not yet synced are visible to other connections
 /// for that moment; a power failure (not a crash of the process: its writes are in the
-/// OS) may take them back. Nothing is handed to a user or an IdP before the sync.
+/// OS) may take them back. A request that finds such a row (a second POST of an answered
+/// prompt) waits for the sync before it answers ([`super::Store::durable`]).
+///
+/// The WAL file is the one SQLite writes (its path as SQLite resolved it, symbolic links
+/// followed), opened once and kept: while the writer's connection is open the file is never
+/// deleted, only truncated. A sync that fails is final: the batch is reported as not made
+/// durable, and so is every later one (after a failed writeback the kernel may have dropped
+/// the pages, and a later sync that succeeds would prove nothing about them), until the
+/// process is restarted and SQLite recovers the WAL.
 #[derive(Debug, Clone)]
 struct Syncer {
     batches: std::sync::mpsc::Sender<(Vec<Waiter>, std::time::Instant)>,
@@ -97,15 +105,29 @@ impl Syncer {
         std::thread::Builder::new()
             .name("interlude-sync".into())
             .spawn(move || {
+                let mut file: Option<std::fs::File> = None;
+                let mut failed: Option<String> = None;
                 while let Ok(first) = committed.recv() {
                     let mut waiting = vec![first];
                     waiting.extend(committed.try_iter());
-                    let result = sync_file(&wal).map_err(|e| format!("fsync of the WAL: {e}"));
+                    let result = match &failed {
+                        Some(e) => Err(e.clone()),
+                        None => sync_file(&wal, &mut file).map_err(|e| {
+                            let e = format!(
+                                "the fsync of the WAL ({}) failed: {e}; writes are refused \
+                                 until Interlude is restarted",
+                                wal.display()
+                            );
+                            tracing::error!(error = %e, "the database could not be synced");
+                            failed = Some(e.clone());
+                            e
+                        }),
+                    };
                     for (waiters, started) in waiting {
                         metrics::histogram!("interlude_store_commit_seconds")
                             .record(started.elapsed().as_secs_f64());
                         for waiter in waiters {
-                            let _ = waiter.send(result.clone().map_err(not_committed));
+                            let _ = waiter.send(result.clone().map_err(not_durable));
                         }
                     }
                 }
@@ -118,20 +140,25 @@ impl Syncer {
         if let Err(std::sync::mpsc::SendError((waiters, _))) = self.batches.send((waiters, started))
         {
             for waiter in waiters {
-                let _ = waiter.send(Err(not_committed("the syncing thread stopped".into())));
+                let _ = waiter.send(Err(not_durable("the syncing thread stopped".into())));
             }
         }
     }
 }
 
-/// Flushes a file's data to the disk. A WAL file that is gone was checkpointed into the
-/// database file (and that synced) when its last connection closed: nothing to flush.
-fn sync_file(path: &std::path::Path) -> std::io::Result<()> {
-    match std::fs::File::open(path) {
-        Ok(file) => file.sync_data(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
+/// Flushes the WAL file's data to the disk, opening it the first time.
+fn sync_file(path: &std::path::Path, file: &mut Option<std::fs::File>) -> std::io::Result<()> {
+    let file = match file {
+        Some(file) => file,
+        None => file.insert(std::fs::OpenOptions::new().read(true).open(path)?),
+    };
+    file.sync_data()
+}
+
+fn not_durable(message: String) -> sqlx::Error {
+    sqlx::Error::Protocol(format!(
+        "the write was committed but could not be made durable: {message}"
+    ))
 }
 
 /// sqlx's connection handle, wrapped by rusqlite so that statements run on this thread.
@@ -142,8 +169,15 @@ fn sync_file(path: &std::path::Path) -> std::io::Result<()> {
 /// sqlx's lock on the handle (`lock_handle`, one round trip) stops that thread from using
 /// the connection, and the jobs of a whole batch, its BEGIN and its COMMIT then run right
 /// here. The wrapper is reachable only through [`Here::get`], which takes the lock as proof.
-#[derive(Debug)]
 struct Here(rusqlite::Connection);
+
+impl std::fmt::Debug for Here {
+    // rusqlite's own Debug reads the file name through the handle, which sqlx's thread may
+    // be using: say nothing that needs it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Here")
+    }
+}
 
 /// Statements the jobs' connection keeps prepared (every statement a job may hold, and
 /// the batch's own).
@@ -296,7 +330,11 @@ impl Batch {
         if undone.is_ok() {
             undone = exec(&mut self.conn, "RELEASE write_tx").await;
         }
-        if undone.is_err() && !self.still_open().await {
+        if undone.is_err() {
+            // The abandoned writes cannot be undone alone: nothing of the batch may commit.
+            if self.still_open().await {
+                let _ = exec(&mut self.conn, "ROLLBACK").await;
+            }
             self.state.lost();
         }
     }
@@ -388,7 +426,11 @@ impl State {
         if std::mem::take(&mut self.abandoned) && self.open {
             let undone = exec_here(db, "ROLLBACK TO write_tx")
                 .and_then(|()| exec_here(db, "RELEASE write_tx"));
-            if undone.is_err() && db.is_autocommit() {
+            if undone.is_err() {
+                // As in `Batch::undo_abandoned`: nothing of the batch may commit then.
+                if !db.is_autocommit() {
+                    let _ = exec_here(db, "ROLLBACK");
+                }
                 self.lost();
             }
         }
@@ -574,6 +616,9 @@ impl Writer {
             turn.batch
                 .run_here(&mut jobs, &mut queue, &self.queued)
                 .await;
+            // Settled there already, unless the handle could not be had: then the batch,
+            // which may hold interactive transactions waiting, is settled through sqlx.
+            turn.batch.settle(&self.queued).await;
         }
     }
 
@@ -1019,19 +1064,32 @@ mod tests {
         tx.commit().await.expect("committed and synced");
         assert_eq!(keys(&mut reader).await, ["interactive", "synced"]);
 
-        // A WAL path that cannot be opened (under a file): the sync fails.
+        // A WAL path that cannot be opened (under a file): the sync fails. The batch is
+        // committed (visible) but not known to be on disk, and the caller is told so; every
+        // later commit is refused the same way, a sync that succeeds afterwards proving
+        // nothing about the pages the failed one lost.
         let broken = Writer::new(
             options.connect().await.expect("a writer"),
             Some(dir.path().join("w.db").join("wal")),
         )
         .expect("a writer");
-        let mut w = Writes::default();
-        w.defer("INSERT INTO t (k) VALUES (?)").bind("unsynced");
-        let e = broken
-            .run(w)
-            .await
-            .expect_err("an unsynced commit is not reported done");
-        assert!(e.to_string().contains("fsync"), "{e}");
+        for key in ["unsynced", "after"] {
+            let mut w = Writes::default();
+            w.defer("INSERT INTO t (k) VALUES (?)").bind(key);
+            let e = broken
+                .run(w)
+                .await
+                .expect_err("a commit that is not on disk is not reported done");
+            assert!(
+                e.to_string().contains("could not be made durable")
+                    && e.to_string().contains("fsync"),
+                "{e}"
+            );
+        }
+        assert_eq!(
+            keys(&mut reader).await,
+            ["after", "interactive", "synced", "unsynced"]
+        );
     }
 
     #[tokio::test]
