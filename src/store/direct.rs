@@ -1,4 +1,5 @@
-//! Reads on the caller's thread, for the short, bounded reads of the login path.
+//! Reads on the caller's thread, for the short, bounded reads of the login and answer path
+//! (the user's history, a prompt by id, a detour's steps).
 //!
 //! sqlx runs each SQLite connection on a thread of its own and answers through channels: a
 //! statement costs two thread wake-ups, and checking a connection out of the pool and back
@@ -11,7 +12,9 @@
 //!
 //! They read only (`query_only`), in WAL mode, so they never wait for the writer. A reader
 //! that finds the database busy (another process recovering the WAL, say) does not wait on
-//! the caller's thread: [`Readers::read`] says so and the caller reads through the pool.
+//! the caller's thread: [`Readers::read`] says so and the caller reads through the pool,
+//! as it does after any other failure here. (SQLite itself may still retry a WAL read lock
+//! for a moment, without a busy handler; that is rare and short.)
 
 use std::path::PathBuf;
 use std::sync::Mutex;
