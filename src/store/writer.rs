@@ -1159,6 +1159,60 @@ mod tests {
         assert_eq!(keys(&mut reader).await, expected);
     }
 
+    /// Jobs (run on the writer's thread through the handle) and interactive transactions
+    /// (through sqlx) share batches: each commits or is undone on its own, whatever ran
+    /// beside it.
+    #[tokio::test]
+    async fn jobs_and_interactive_transactions_share_batches() {
+        let (_dir, writer, mut reader) = setup().await;
+        let mut tasks = Vec::new();
+        for n in 0..48 {
+            let writer = writer.clone();
+            tasks.push(tokio::spawn(async move {
+                let key = format!("k{n:02}");
+                match n % 4 {
+                    // A job; every eighth one fails (its key twice) and is undone alone.
+                    0 | 2 => {
+                        let mut w = Writes::default();
+                        w.defer("INSERT INTO t (k) VALUES (?)").bind(key.clone());
+                        if n % 8 == 0 {
+                            w.defer("INSERT INTO t (k) VALUES (?)").bind(key);
+                        }
+                        writer.run(w).await.map(|()| n % 8 != 0)
+                    }
+                    // Interactive, committed.
+                    1 => {
+                        let mut tx = writer.begin().await?;
+                        insert(&mut tx, &key).await?;
+                        tx.commit().await.map(|()| true)
+                    }
+                    // Interactive, rolled back.
+                    _ => {
+                        let mut tx = writer.begin().await?;
+                        insert(&mut tx, &key).await?;
+                        tx.rollback().await.map(|()| false)
+                    }
+                }
+            }));
+        }
+        let mut expected = Vec::new();
+        for (n, task) in tasks.into_iter().enumerate() {
+            match task.await.expect("a writer task") {
+                Ok(true) => expected.push(format!("k{n:02}")),
+                Ok(false) => assert!(n % 4 == 3, "only rollbacks end uncommitted: {n}"),
+                Err(e) => {
+                    assert!(n % 8 == 0, "only the failing jobs fail: {n}: {e}");
+                    assert!(
+                        matches!(&e, sqlx::Error::Database(db) if db.is_unique_violation()),
+                        "{e}"
+                    );
+                }
+            }
+        }
+        assert_eq!(expected.len(), 24 - 6 + 12);
+        assert_eq!(keys(&mut reader).await, expected);
+    }
+
     #[tokio::test]
     async fn an_uncommitted_transaction_is_undone_and_the_batch_goes_on() {
         let (_dir, writer, mut reader) = setup().await;
