@@ -195,7 +195,10 @@ impl Here {
             // `Batch` that holds both it and this wrapper (dropped first, see `Batch`).
             // rusqlite does not close a handle it did not open, and the wrapper is used only
             // while sqlx's lock on the handle is held (the `locked` borrow), so no two
-            // threads ever use the connection at once.
+            // threads ever use the connection at once. One exception: dropped with the
+            // `Batch`, the wrapper finalizes its prepared statements without the lock. By
+            // then no writer, job or task can reach the connection (the last `Writer` is
+            // gone), and sqlx's thread only waits for its next command, the close.
             let conn = unsafe { rusqlite::Connection::from_handle(raw.as_ptr()) }?;
             conn.set_prepared_statement_cache_capacity(HERE_STATEMENTS);
             *here = Some(Here(conn));
