@@ -469,7 +469,11 @@ impl State {
 
 /// Runs a statement without arguments on the writer's thread, to its end.
 fn exec_here(db: &rusqlite::Connection, sql: &'static str) -> Result<(), rusqlite::Error> {
-    let mut statement = db.prepare_cached(sql)?;
+    run_to_end(&mut *db.prepare_cached(sql)?)
+}
+
+/// Steps a bound statement until it is done, rows (if any) unread.
+fn run_to_end(statement: &mut rusqlite::Statement<'_>) -> Result<(), rusqlite::Error> {
     let mut rows = statement.raw_query();
     while rows.next()?.is_some() {}
     Ok(())
@@ -613,8 +617,8 @@ impl Writer {
         let mut jobs = Vec::with_capacity(MAX_SEND);
         while queue.recv_many(&mut jobs, MAX_SEND).await > 0 {
             let mut turn = self.turn().await;
-            // An interactive transaction abandoned before is undone through sqlx, which
-            // knows the savepoint it opened.
+            // An interactive transaction abandoned before is undone first, so that the
+            // batch never commits its writes, even should the handle not be had below.
             turn.batch.undo_abandoned().await;
             turn.batch
                 .run_here(&mut jobs, &mut queue, &self.queued)
@@ -636,7 +640,7 @@ impl Writer {
     /// Runs `writes` as one write transaction (queued as a job, sent with the jobs waiting
     /// beside it); returns once it is durably committed.
     pub async fn run(&self, writes: Writes) -> Result<(), sqlx::Error> {
-        if writes.0.sql.is_empty() {
+        if writes.0.is_empty() {
             return Ok(());
         }
         let (done, committed) = oneshot::channel();
@@ -770,19 +774,32 @@ impl<T: Into<Arg>> From<Option<T>> for Arg {
     }
 }
 
-/// Statements not yet sent, joined, with their arguments in order.
+/// Statements not yet sent, with their arguments in order.
 #[derive(Debug, Default)]
 struct Pending {
-    sql: String,
-    args: Vec<Arg>,
-    /// Each deferred statement and where its arguments start, to run them one by one.
+    /// Each statement and where its arguments start in `args`.
     statements: Vec<(&'static str, usize)>,
+    args: Vec<Arg>,
 }
 
 impl Pending {
-    fn push(&mut self, sql: &str) {
-        self.sql.push_str(sql);
-        self.sql.push_str(";\n");
+    /// Adds a statement; its arguments are the ones pushed after it.
+    fn push(&mut self, sql: &'static str) {
+        self.statements.push((sql, self.args.len()));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.statements.is_empty()
+    }
+
+    /// The statements as one text, for sqlx to send in one round trip.
+    fn joined(&self) -> String {
+        let mut sql = String::new();
+        for (statement, _) in &self.statements {
+            sql.push_str(statement);
+            sql.push_str(";\n");
+        }
+        sql
     }
 
     /// Runs the deferred statements in order, on the writer's thread (see [`Here`]).
@@ -806,18 +823,17 @@ impl Pending {
                     Arg::Text(v) => statement.raw_bind_parameter(i + 1, v)?,
                 }
             }
-            let mut rows = statement.raw_query();
-            while rows.next()?.is_some() {}
+            run_to_end(&mut statement)?;
         }
         Ok(())
     }
 
     /// The statements with the savepoint released last (if it is open or opens with them).
     fn released(mut self, open: bool) -> Pending {
-        if !open && self.sql.is_empty() {
+        if !open && self.is_empty() {
             return self;
         }
-        self.sql.push_str("RELEASE write_tx");
+        self.push("RELEASE write_tx");
         self
     }
 }
@@ -845,7 +861,6 @@ impl Writes {
     /// Adds a statement (no rows, no count needed); its failure fails the transaction.
     pub fn defer(&mut self, sql: &'static str) -> Bind<'_> {
         debug_assert!(!sql.contains("?1"), "numbered placeholders in `{sql}`");
-        self.0.statements.push((sql, self.0.args.len()));
         self.0.push(sql);
         Bind {
             pending: &mut self.0,
@@ -860,14 +875,14 @@ fn not_committed(message: String) -> sqlx::Error {
 /// Sends `pending` on the turn's connection in one round trip, opening the transaction's
 /// savepoint first if it is not open yet.
 async fn send(turn: &mut Turn, pending: Pending) -> Result<Vec<SqliteRow>, sqlx::Error> {
-    if pending.sql.is_empty() {
+    if pending.is_empty() {
         return Ok(Vec::new());
     }
     let args = encode(&pending.args)?;
     let sql = if turn.in_transaction {
-        pending.sql
+        pending.joined()
     } else {
-        format!("SAVEPOINT write_tx;\n{}", pending.sql)
+        format!("SAVEPOINT write_tx;\n{}", pending.joined())
     };
     // From here on the savepoint may be open: dropped, the transaction is undone.
     turn.in_transaction = true;
@@ -911,7 +926,7 @@ impl WriteTx {
         &mut self.pending
     }
 
-    fn push(&mut self, sql: &str) {
+    fn push(&mut self, sql: &'static str) {
         self.pending.0.push(sql);
     }
 
