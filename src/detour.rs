@@ -760,7 +760,7 @@ pub async fn show(app: &AppState, prompt_id: &str, client: &Client) -> Result<Sh
         "expired" => Err(FlowError::Expired {
             back: way_back(app, &row, client),
         }),
-        _ => after_answer(app, conn.get().await?, &row, client)
+        _ => after_answer(app, &mut conn, &row, client)
             .await
             .map(|next| match next {
                 Next::Prompt(id) => Shown::MovedOn(id),
@@ -794,11 +794,13 @@ async fn consent_prefill(
 /// commit on, and nothing is shown for it before it is on disk as well.
 async fn after_answer(
     app: &AppState,
-    conn: &mut SqliteConnection,
+    conn: &mut Lazy<'_>,
     row: &PromptRow,
     client: &Client,
 ) -> Result<Next, FlowError> {
+    // Before a pooled connection is checked out: the wait may last an fsync.
     app.store().durable().await?;
+    let conn = conn.get().await?;
     if let Some(next) = detours::next_prompt_id(conn, &row.detour_id, row.seq).await? {
         return Ok(Next::Prompt(next));
     }
@@ -857,7 +859,7 @@ pub async fn submit(
             });
         }
         _ => {
-            return after_answer(app, conn.get().await?, &row, client)
+            return after_answer(app, &mut conn, &row, client)
                 .await
                 .map(Submitted::Next);
         }
@@ -1056,8 +1058,7 @@ async fn answered_meanwhile(
     row: &PromptRow,
     client: &Client,
 ) -> Result<Submitted, FlowError> {
-    let mut conn = app.store().conn().await?;
-    after_answer(app, &mut conn, row, client)
+    after_answer(app, &mut Lazy::new(app.store()), row, client)
         .await
         .map(Submitted::Next)
 }

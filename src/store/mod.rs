@@ -286,37 +286,30 @@ mod tests {
             "built without the shared page-cache group: {options:?}"
         );
         let mut tx = store.write().await.expect("a write transaction");
-        let on_writer = temp_store(tx.conn().await.expect("the writer")).await;
-        let cache: Option<i64> = sqlx::query_scalar("PRAGMA cache_size")
-            .fetch_one(tx.conn().await.expect("the writer"))
-            .await
-            .ok();
+        let writer = tx.conn().await.expect("the writer");
+        let on_writer = [
+            pragma(writer, "PRAGMA temp_store").await,
+            pragma(writer, "PRAGMA cache_size").await,
+            pragma(writer, "PRAGMA synchronous").await,
+        ];
         tx.rollback().await.expect("a rollback");
         assert_eq!(
             on_writer,
-            Some(2),
-            "the writer keeps temporary data in memory"
-        );
-        assert_eq!(cache, Some(-65536), "the writer's page cache is 64 MiB");
-        assert_eq!(
-            synchronous(&mut store.write().await.expect("a write transaction")).await,
-            Some(1),
-            "the writer commits without syncing (its syncer does)"
+            [Some(2), Some(-65536), Some(1)],
+            "the writer keeps temporary data in memory, has a 64 MiB page cache and commits \
+             without syncing (its syncer does)"
         );
         let mut reader = store.conn().await.expect("a reader");
-        let on_reader: Option<i64> = sqlx::query_scalar("PRAGMA synchronous")
-            .fetch_one(&mut *reader)
-            .await
-            .ok();
         assert_eq!(
-            on_reader,
+            pragma(&mut reader, "PRAGMA temp_store").await,
+            Some(0),
+            "readers keep the default"
+        );
+        assert_eq!(
+            pragma(&mut reader, "PRAGMA synchronous").await,
             Some(2),
             "every other connection syncs each commit"
         );
-        drop(reader);
-        let mut reader = store.conn().await.expect("a reader");
-        let on_reader = temp_store(&mut reader).await;
-        assert_eq!(on_reader, Some(0), "readers keep the default");
     }
 
     /// Opened through a symbolic link, the store syncs the WAL that SQLite writes (beside
@@ -343,17 +336,7 @@ mod tests {
         assert!(!dir.path().join("link.db-wal").exists());
     }
 
-    async fn synchronous(tx: &mut WriteTx) -> Option<i64> {
-        sqlx::query_scalar("PRAGMA synchronous")
-            .fetch_one(tx.conn().await.ok()?)
-            .await
-            .ok()
-    }
-
-    async fn temp_store(conn: &mut sqlx::SqliteConnection) -> Option<i64> {
-        sqlx::query_scalar("PRAGMA temp_store")
-            .fetch_one(conn)
-            .await
-            .ok()
+    async fn pragma(conn: &mut sqlx::SqliteConnection, sql: &'static str) -> Option<i64> {
+        sqlx::query_scalar(sql).fetch_one(conn).await.ok()
     }
 }
