@@ -516,3 +516,31 @@ pub fn rules_cost(dir: &Path, secs: f64) -> anyhow::Result<(f64, f64)> {
     });
     Ok((all, indexed))
 }
+
+/// Microseconds per verification of a bench user's session token in-process (no HTTP): the
+/// header, the claims and the HS256 signature, as `GET /prompt` does first.
+pub fn token_cost(secs: f64) -> anyhow::Result<f64> {
+    let env: BTreeMap<String, String> =
+        [("INTERLUDE_ISSUER", ISSUER), ("INTERLUDE_SECRET", SECRET)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+    let config = interlude::config::Config::load(None, false, &env)
+        .map_err(|e| anyhow::anyhow!("the bench tenant's config: {e}"))?;
+    let token = Tokens::mint(1).0.remove(0);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    anyhow::ensure!(
+        interlude::token::verify(&token, &config, now).is_ok(),
+        "the bench token must verify"
+    );
+    let started = std::time::Instant::now();
+    let mut runs = 0u64;
+    while started.elapsed().as_secs_f64() < secs {
+        for _ in 0..16 {
+            let verified = interlude::token::verify(std::hint::black_box(&token), &config, now);
+            std::hint::black_box(verified.is_ok());
+        }
+        runs += 16;
+    }
+    Ok(started.elapsed().as_secs_f64() * 1e6 / runs as f64)
+}

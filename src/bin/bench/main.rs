@@ -273,6 +273,7 @@ async fn run(opts: Opts) -> anyhow::Result<()> {
     }
     let mut results = Results::new(machine, &opts_summary(&opts), results, started.elapsed());
     results.rules_us_per_choice = rules;
+    results.token_us_per_verify = Some(fixtures::token_cost(if opts.quick { 0.05 } else { 0.5 })?);
     let table = report::table(&results);
     println!("{table}");
     println!("{}", report::targets(&results));

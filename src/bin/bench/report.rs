@@ -173,6 +173,8 @@ pub struct Results {
     /// The rules engine alone: (campaigns, µs per choice evaluating every campaign, µs per
     /// choice through the index as a request does).
     pub rules_us_per_choice: Vec<(u32, f64, f64)>,
+    /// Token verification alone: µs per inbound session token.
+    pub token_us_per_verify: Option<f64>,
 }
 
 impl Results {
@@ -209,6 +211,7 @@ impl Results {
             run_secs: took.as_secs_f64(),
             cells,
             rules_us_per_choice: Vec::new(),
+            token_us_per_verify: None,
         }
     }
 
@@ -366,6 +369,12 @@ pub fn table(r: &Results) -> String {
             s,
             "Rules engine alone (choosing for a bench user, in-process): {}.",
             list.join(", ")
+        );
+    }
+    if let Some(us) = r.token_us_per_verify {
+        let _ = writeln!(
+            s,
+            "Token verification alone (a bench user's session token, in-process): {us:.1} µs."
         );
     }
     let _ = writeln!(s);
