@@ -8,25 +8,30 @@ use crate::rules::{History, PastPrompt, PromptStatus, TosRecord};
 /// How many past prompts the rules see at most (newest first): bounds the work per request.
 pub const MAX_HISTORY: i64 = 500;
 
-/// A user's newest prompts (the rules take them in any order) and the ToS versions they
-/// accepted, in one statement and one row of two JSON arrays: each statement is a round
-/// trip to the connection's thread, and each row one more message back and a copy of each
-/// of its values. The `prompts_history` index covers the first part. The limit
-/// ([`MAX_HISTORY`]) is written into the SQL: a bound `LIMIT ?` makes SQLite (3.47+)
-/// re-prepare the statement every time it is bound.
-const HISTORY_SQL: &str = "SELECT
-       (SELECT json_group_array(
-                   json_array(campaign, campaign_version, status, shown_at, finished_at))
-        FROM (SELECT campaign, campaign_version, status, shown_at, finished_at
-              FROM prompts WHERE issuer = ?1 AND subject = ?2
-              ORDER BY shown_at DESC LIMIT 500)),
-       (SELECT json_group_array(json_array(document, version))
-        FROM (SELECT DISTINCT document, version
-              FROM tos_acceptances WHERE issuer = ?1 AND subject = ?2))";
+/// A user's newest prompts (the rules take them in any order), then the ToS versions they
+/// accepted, in one statement, so both come from the same snapshot. A row with a status is
+/// a prompt (campaign, version, status, shown at, finished at); a row without one is a ToS
+/// acceptance (document, then its version in the last column). The `prompts_history` index
+/// covers the first part. The limit ([`MAX_HISTORY`]) is written into the SQL: a bound
+/// `LIMIT ?` makes SQLite (3.47+) re-prepare the statement every time it is bound.
+const HISTORY_SQL: &str = "SELECT campaign, campaign_version, status, shown_at, finished_at,
+                                  NULL
+       FROM (SELECT campaign, campaign_version, status, shown_at, finished_at
+             FROM prompts WHERE issuer = ?1 AND subject = ?2
+             ORDER BY shown_at DESC LIMIT 500)
+       UNION ALL
+       SELECT DISTINCT document, NULL, NULL, NULL, NULL, version
+       FROM tos_acceptances WHERE issuer = ?1 AND subject = ?2";
 
-/// One past prompt as the history statement returns it: campaign, version, status, shown at
-/// and finished at (milliseconds).
-type PromptTuple = (String, i64, String, i64, Option<i64>);
+/// One row of the history statement, its columns in order.
+type HistoryRow = (
+    String,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
 
 /// Parses a stored status.
 pub fn parse_status(s: &str) -> Result<PromptStatus, StoreError> {
@@ -61,53 +66,85 @@ pub async fn load(
     issuer: &str,
     subject: &str,
 ) -> Result<History, StoreError> {
-    let (prompts, tos): (String, String) = sqlx::query_as(HISTORY_SQL)
+    let rows: Vec<HistoryRow> = sqlx::query_as(HISTORY_SQL)
         .bind(issuer)
         .bind(subject)
-        .fetch_one(&mut *conn)
+        .fetch_all(&mut *conn)
         .await?;
-    parse(&prompts, &tos)
+    let mut history = History::default();
+    for (first, version, status, shown_at, finished_at, tos_version) in rows {
+        add(
+            &mut history,
+            first,
+            version,
+            status.as_deref(),
+            shown_at,
+            finished_at,
+            tos_version,
+        )?;
+    }
+    Ok(history)
 }
 
 /// The same, read on the caller's thread ([`Store::read_here`]); `None` when it cannot be
-/// read there (the caller then uses [`load`]).
+/// read there (the caller then uses [`load`]). The rows are taken as they are stepped (a
+/// status is read in place, not copied).
 pub fn load_here(
     store: &Store,
     issuer: &str,
     subject: &str,
 ) -> Option<Result<History, StoreError>> {
-    let read = store.read_here(|db| {
-        db.prepare_cached(HISTORY_SQL)?
-            .query_row((issuer, subject), |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-            })
-    })?;
-    let (prompts, tos) = read;
-    Some(parse(&prompts, &tos))
+    store.read_here(|db| {
+        let mut statement = db.prepare_cached(HISTORY_SQL)?;
+        let mut rows = statement.query((issuer, subject))?;
+        let mut history = History::default();
+        while let Some(row) = rows.next()? {
+            let added = add(
+                &mut history,
+                row.get(0)?,
+                row.get(1)?,
+                row.get_ref(2)?.as_str_or_null()?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+            );
+            if let Err(e) = added {
+                return Ok(Err(e));
+            }
+        }
+        Ok(Ok(history))
+    })
 }
 
-/// The history from the statement's two JSON arrays.
-fn parse(prompts: &str, tos: &str) -> Result<History, StoreError> {
-    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("history row: {e}"));
-    let prompts: Vec<PromptTuple> = serde_json::from_str(prompts).map_err(corrupt)?;
-    let tos: Vec<(String, String)> = serde_json::from_str(tos).map_err(corrupt)?;
-    let mut history = History {
-        prompts: Vec::with_capacity(prompts.len()),
-        tos: tos
-            .into_iter()
-            .map(|(document, version)| TosRecord { document, version })
-            .collect(),
-    };
-    for (campaign, version, status, shown_at, finished_at) in prompts {
-        history.prompts.push(PastPrompt {
-            campaign,
-            version: u32::try_from(version).unwrap_or(0),
-            status: parse_status(&status)?,
-            shown_at: from_millis(shown_at),
+/// Adds one row of the history statement to `history`.
+fn add(
+    history: &mut History,
+    first: String,
+    version: Option<i64>,
+    status: Option<&str>,
+    shown_at: Option<i64>,
+    finished_at: Option<i64>,
+    tos_version: Option<String>,
+) -> Result<(), StoreError> {
+    match (status, tos_version) {
+        (Some(status), _) => history.prompts.push(PastPrompt {
+            campaign: first,
+            version: version.and_then(|v| u32::try_from(v).ok()).unwrap_or(0),
+            status: parse_status(status)?,
+            shown_at: from_millis(shown_at.unwrap_or(0)),
             finished_at: finished_at.map(from_millis),
-        });
+        }),
+        (None, Some(version)) => history.tos.push(TosRecord {
+            document: first,
+            version,
+        }),
+        (None, None) => {
+            return Err(StoreError::Corrupt(
+                "a history row is neither a prompt nor a ToS acceptance".into(),
+            ));
+        }
     }
-    Ok(history)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -120,10 +157,10 @@ mod tests {
         assert!(HISTORY_SQL.contains(&limit));
     }
 
-    /// The history comes back whole and typed from its one row, the prompts are read from
+    /// The history comes back whole and typed from its one statement, the prompts are read from
     /// the covering index alone, and a user with no history gets empty lists.
     #[tokio::test]
-    async fn reads_prompts_and_tos_from_one_row_through_the_covering_index() {
+    async fn reads_prompts_and_tos_in_one_statement_through_the_covering_index() {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let url = format!("sqlite://{}", dir.path().join("h.db").display());
         let store = crate::store::Store::connect(&url).await.expect("a store");
