@@ -67,6 +67,10 @@ struct State {
     abandoned: bool,
     /// Transactions released into the open batch, waiting for its commit.
     waiters: Vec<Waiter>,
+    /// Transactions that took their turn in the open batch, failed ones included: what
+    /// [`MAX_BATCH`] counts, so a stream of failing jobs cannot keep the batch (and the
+    /// writers queued for it) waiting.
+    joined: usize,
     /// Makes committed batches durable, when the writer commits without waiting for the
     /// disk (a database file; see [`Syncer`]).
     syncer: Option<Syncer>,
@@ -272,10 +276,11 @@ impl State {
     /// Whether the batch is to be committed now: it is open, and no other writer is waiting
     /// to join it or it is full. If so, it counts as closed from here on.
     fn closing(&mut self, queued: &AtomicUsize) -> bool {
-        if !self.open || (queued.load(Ordering::SeqCst) > 0 && self.waiters.len() < MAX_BATCH) {
+        if !self.open || (queued.load(Ordering::SeqCst) > 0 && self.joined < MAX_BATCH) {
             return false;
         }
         self.open = false;
+        self.joined = 0;
         true
     }
 
@@ -307,6 +312,7 @@ impl State {
     /// The batch was rolled back as a whole: its transactions learn their commit failed.
     fn lost(&mut self) {
         self.open = false;
+        self.joined = 0;
         self.notify(&Err("the batch transaction was rolled back".into()));
     }
 }
@@ -399,7 +405,7 @@ impl Batch {
                     }
                 }
             }
-            if state.waiters.len() >= MAX_BATCH {
+            if state.joined >= MAX_BATCH {
                 break;
             }
             while jobs.len() < MAX_SEND {
@@ -450,6 +456,7 @@ impl State {
 
     /// Runs one job in a savepoint of the open batch; failed, it is undone alone and told.
     fn run_job_here(&mut self, db: &rusqlite::Connection, job: Job) {
+        self.joined += 1;
         let ran = exec_here(db, "SAVEPOINT write_tx")
             .and_then(|()| job.writes.run_here(db))
             .and_then(|()| exec_here(db, "RELEASE write_tx"));
@@ -560,6 +567,7 @@ impl Drop for Turn {
             self.batch.state.abandoned = true;
         }
         if self.unfinished {
+            self.batch.state.joined += 1;
             self.writer.spawn_settle();
         }
     }
@@ -626,6 +634,11 @@ impl Writer {
             // Settled there already, unless the handle could not be had: then the batch,
             // which may hold interactive transactions waiting, is settled through sqlx.
             turn.batch.settle(&self.queued).await;
+            drop(turn);
+            // The tasks of interactive transactions run on this runtime too: they get to
+            // queue for the next turn before this loop takes it again (its own steps are
+            // all ready at once while jobs keep coming, so it would not yield otherwise).
+            tokio::task::yield_now().await;
         }
     }
 
@@ -657,6 +670,7 @@ impl Writer {
     async fn abandon<T>(&self, mut turn: Turn, e: sqlx::Error) -> Result<T, sqlx::Error> {
         turn.in_transaction = false;
         turn.batch.state.abandoned = true;
+        turn.batch.state.joined += 1;
         turn.batch.undo_abandoned().await;
         turn.batch.settle(&self.queued).await;
         Err(e)
@@ -974,6 +988,7 @@ impl WriteTx {
             // transaction read.
             let (done, committed) = oneshot::channel();
             turn.batch.state.waiters.push(done);
+            turn.batch.state.joined += 1;
             turn.batch.settle(&writer.queued).await;
             Ok(committed)
             // The turn passes on: writers queued behind join this batch (or commit it).
@@ -989,6 +1004,7 @@ impl WriteTx {
         let writer = turn.writer.clone();
         writer.spawn(async move {
             turn.unfinished = false;
+            turn.batch.state.joined += 1;
             if std::mem::take(&mut turn.in_transaction) {
                 turn.batch.state.abandoned = true;
                 turn.batch.undo_abandoned().await;
@@ -1229,6 +1245,50 @@ mod tests {
         }
         assert_eq!(expected.len(), 24 - 6 + 12);
         assert_eq!(keys(&mut reader).await, expected);
+    }
+
+    /// A stream of jobs that all fail still ends its batch after [`MAX_BATCH`] of them, so
+    /// an interactive transaction queued behind the stream gets its turn then, not after
+    /// the whole stream (failing jobs are not waiters, but they count).
+    #[tokio::test]
+    async fn failing_jobs_count_toward_the_batch_limit() {
+        let (_dir, writer, mut reader) = setup().await;
+        sqlx::query("INSERT INTO t (k) VALUES ('taken')")
+            .execute(&mut reader)
+            .await
+            .expect("a key");
+        const STREAM: usize = 2000;
+        let failed = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..STREAM {
+            let writer = writer.clone();
+            let failed = Arc::clone(&failed);
+            tasks.push(tokio::spawn(async move {
+                let mut w = Writes::default();
+                w.defer("INSERT INTO t (k) VALUES (?)")
+                    .bind("taken".to_owned());
+                let result = writer.run(w).await;
+                failed.fetch_add(1, Ordering::SeqCst);
+                result
+            }));
+        }
+        // Every job is queued before the interactive transaction asks for its turn.
+        while failed.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let mut tx = writer.begin().await.expect("begin");
+        let failed_before = failed.load(Ordering::SeqCst);
+        insert(&mut tx, "interactive").await.expect("insert");
+        tx.commit().await.expect("commit");
+        assert!(
+            failed_before < STREAM / 2,
+            "the transaction waited for {failed_before} failing jobs"
+        );
+        for task in tasks {
+            let result = task.await.expect("a job task");
+            assert!(result.is_err(), "a duplicate key fails its job");
+        }
+        assert_eq!(keys(&mut reader).await, ["interactive", "taken"]);
     }
 
     #[tokio::test]
