@@ -9,8 +9,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
-use sqlx::pool::PoolConnection;
-use sqlx::{Sqlite, SqliteConnection};
+use sqlx::SqliteConnection;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
@@ -21,7 +20,8 @@ use crate::render::strings;
 use crate::rules::{self, Context, History, PromptStatus, TosRecord};
 use crate::state::AppState;
 use crate::store::detours::{self, NewDetour, NewPrompt, NewResponse, PromptRow};
-use crate::store::{Store, StoreError, Writes, history, millis};
+use crate::store::direct::Reads;
+use crate::store::{StoreError, Writes, history, millis};
 use crate::token::{self, Inbound, TokenError};
 
 /// Why a step of the detour cannot go on.
@@ -256,30 +256,9 @@ impl Answering<'_> {
     }
 }
 
-/// A pooled connection, checked out only when a statement needs one: the login path reads
-/// the history on its own thread ([`history::load_here`]) and most logins need nothing else.
-struct Lazy<'a> {
-    store: &'a Store,
-    conn: Option<PoolConnection<Sqlite>>,
-}
-
-impl<'a> Lazy<'a> {
-    fn new(store: &'a Store) -> Lazy<'a> {
-        Lazy { store, conn: None }
-    }
-
-    async fn get(&mut self) -> Result<&mut SqliteConnection, StoreError> {
-        let conn = match self.conn.take() {
-            Some(conn) => conn,
-            None => self.store.conn().await?,
-        };
-        Ok(&mut **self.conn.insert(conn))
-    }
-}
-
 /// Picks the first campaign that fires for this user now.
 async fn pick(
-    conn: &mut Lazy<'_>,
+    reads: &mut Reads<'_>,
     set: &CampaignSet,
     issuer: &str,
     subject: &str,
@@ -291,10 +270,7 @@ async fn pick(
     if pool.is_empty() {
         return Ok(None);
     }
-    let mut history = match history::load_here(conn.store, issuer, subject) {
-        Some(read) => read?,
-        None => history::load(conn.get().await?, issuer, subject).await?,
-    };
+    let mut history = reads.history(issuer, subject).await?;
     if let Some(a) = answering {
         a.apply(&mut history);
     }
@@ -312,7 +288,7 @@ async fn pick(
         // A campaign whose coupons ran out and that says `on_exhausted: skip` steps aside.
         let exhausted = match &chosen.outcome.coupon {
             Some(c) if c.on_exhausted == OnExhausted::Skip => {
-                !coupon::available(conn.get().await?, &chosen, c, issuer, subject).await?
+                !coupon::available(reads.conn().await?, &chosen, c, issuer, subject).await?
             }
             _ => false,
         };
@@ -344,13 +320,14 @@ pub async fn start(
     let browser_hash = client.browser_hash();
     let detour_id = random_id();
 
-    // The choice reads the history on a pooled connection, so the write transaction, of
-    // which there is one at a time, holds only the inserts. (Two logins of one user at the
+    // The choice reads the history before the write (on this thread, or on a pooled
+    // connection), so the write transaction, of which there is one at a time, holds only
+    // the inserts. (Two logins of one user at the
     // same instant may both see the history without the other's prompt.)
     let chosen = {
-        let mut conn = Lazy::new(app.store());
+        let mut reads = Reads::new(app.store());
         pick(
-            &mut conn,
+            &mut reads,
             &set,
             &inbound.issuer,
             &inbound.subject,
@@ -618,18 +595,14 @@ fn sign_return(app: &AppState, to: ReturnTo<'_>, result: &Value) -> Result<Retur
 }
 
 async fn load_bound(
-    conn: &mut Lazy<'_>,
+    reads: &mut Reads<'_>,
     prompt_id: &str,
     client: &Client,
 ) -> Result<PromptRow, FlowError> {
     if prompt_id.len() != 32 || !prompt_id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(FlowError::NotFound);
     }
-    let row = match detours::get_prompt_here(conn.store, prompt_id) {
-        Some(row) => row,
-        None => detours::get_prompt(conn.get().await?, prompt_id).await?,
-    };
-    let row = row.ok_or(FlowError::NotFound)?;
+    let row = reads.prompt(prompt_id).await?.ok_or(FlowError::NotFound)?;
     if !same(&row.browser_hash, &client.browser_hash()) {
         return Err(FlowError::WrongBrowser);
     }
@@ -739,8 +712,8 @@ async fn expire(app: &AppState, row: &PromptRow, client: &Client) -> FlowError {
 
 /// What the prompt's page shows now.
 pub async fn show(app: &AppState, prompt_id: &str, client: &Client) -> Result<Shown, FlowError> {
-    let mut conn = Lazy::new(app.store());
-    let row = load_bound(&mut conn, prompt_id, client).await?;
+    let mut reads = Reads::new(app.store());
+    let row = load_bound(&mut reads, prompt_id, client).await?;
     match row.status.as_str() {
         "pending" if millis(now()) > row.expires_at => Err(expire(app, &row, client).await),
         "pending" => {
@@ -748,7 +721,7 @@ pub async fn show(app: &AppState, prompt_id: &str, client: &Client) -> Result<Sh
                 .campaign_for(&row.campaign, row.campaign_version)
                 .ok_or_else(|| FlowError::CampaignGone(row.campaign.clone()))?;
             let claims = claims_of(&row.claims)?;
-            let prefill = consent_prefill(&mut conn, &campaign, &row).await?;
+            let prefill = consent_prefill(&mut reads, &campaign, &row).await?;
             Ok(Shown::Form(Box::new(form_view(
                 &campaign,
                 &row,
@@ -760,7 +733,7 @@ pub async fn show(app: &AppState, prompt_id: &str, client: &Client) -> Result<Sh
         "expired" => Err(FlowError::Expired {
             back: way_back(app, &row, client),
         }),
-        _ => after_answer(app, &mut conn, &row, client)
+        _ => after_answer(app, &mut reads, &row, client)
             .await
             .map(|next| match next {
                 Next::Prompt(id) => Shown::MovedOn(id),
@@ -771,7 +744,7 @@ pub async fn show(app: &AppState, prompt_id: &str, client: &Client) -> Result<Sh
 
 /// For a consent preferences page, each purpose's box as the user last chose it.
 async fn consent_prefill(
-    conn: &mut Lazy<'_>,
+    reads: &mut Reads<'_>,
     campaign: &Campaign,
     row: &PromptRow,
 ) -> Result<Option<BTreeMap<String, Vec<String>>>, FlowError> {
@@ -779,7 +752,7 @@ async fn consent_prefill(
         return Ok(None);
     };
     let current =
-        crate::store::consents::current(conn.get().await?, &row.issuer, &row.subject).await?;
+        crate::store::consents::current(reads.conn().await?, &row.issuer, &row.subject).await?;
     let mut prefill = BTreeMap::new();
     for p in &consent.purposes {
         if current.iter().any(|c| c.purpose == p.purpose && c.granted) {
@@ -794,13 +767,13 @@ async fn consent_prefill(
 /// commit on, and nothing is shown for it before it is on disk as well.
 async fn after_answer(
     app: &AppState,
-    conn: &mut Lazy<'_>,
+    reads: &mut Reads<'_>,
     row: &PromptRow,
     client: &Client,
 ) -> Result<Next, FlowError> {
     // Before a pooled connection is checked out: the wait may last an fsync.
     app.store().durable().await?;
-    let conn = conn.get().await?;
+    let conn = reads.conn().await?;
     if let Some(next) = detours::next_prompt_id(conn, &row.detour_id, row.seq).await? {
         return Ok(Next::Prompt(next));
     }
@@ -838,8 +811,8 @@ pub async fn submit(
     client: &Client,
     pairs: &[(String, String)],
 ) -> Result<Submitted, FlowError> {
-    let mut conn = Lazy::new(app.store());
-    let row = load_bound(&mut conn, prompt_id, client).await?;
+    let mut reads = Reads::new(app.store());
+    let row = load_bound(&mut reads, prompt_id, client).await?;
     let csrf = pairs
         .iter()
         .find(|(k, _)| k == CSRF_FIELD)
@@ -859,7 +832,7 @@ pub async fn submit(
             });
         }
         _ => {
-            return after_answer(app, &mut conn, &row, client)
+            return after_answer(app, &mut reads, &row, client)
                 .await
                 .map(Submitted::Next);
         }
@@ -893,19 +866,20 @@ pub async fn submit(
         other => return Err(FlowError::ActionRefused(other.chars().take(32).collect())),
     };
     record(
-        app, conn, &set, &campaign, &row, outcome, &answers, &claims, client,
+        app, reads, &set, &campaign, &row, outcome, &answers, &claims, client,
     )
     .await
 }
 
 /// Commits an answer and moves the detour on, in one transaction. What the transaction
-/// needs to read (the chain so far, the next campaign's rules) is read first on `conn`, which
-/// goes back to the pool before the write (a commit may take milliseconds to come), so
-/// the writer, which every write of the process queues for, only writes.
+/// needs to read (the chain so far, the next campaign's rules) is read first through
+/// `reads`, whose pooled connection (if one was needed) goes back to the pool before the
+/// write (a commit may take milliseconds to come), so the writer, which every write of the
+/// process queues for, only writes.
 #[allow(clippy::too_many_arguments)]
 async fn record(
     app: &AppState,
-    mut conn: Lazy<'_>,
+    mut reads: Reads<'_>,
     set: &CampaignSet,
     campaign: &Campaign,
     row: &PromptRow,
@@ -918,10 +892,7 @@ async fn record(
     let may_chain = outcome != "declined"
         && u32::try_from(row.seq + 1).unwrap_or(u32::MAX) < app.config().max_chain;
     // The steps answered before this one were committed before this prompt was made.
-    let (shown, mut steps) = match detours::detour_steps_here(conn.store, &row.detour_id) {
-        Some(steps) => steps,
-        None => detours::detour_steps(conn.get().await?, &row.detour_id).await?,
-    };
+    let (shown, mut steps) = reads.detour_steps(&row.detour_id).await?;
     let next = if may_chain {
         let answering = Answering {
             row,
@@ -938,7 +909,7 @@ async fn record(
                 }),
         };
         pick(
-            &mut conn,
+            &mut reads,
             set,
             &row.issuer,
             &row.subject,
@@ -951,7 +922,7 @@ async fn record(
         None
     };
     // Back to the pool, if one was checked out, before the write.
-    drop(conn);
+    drop(reads);
 
     let answer = Answer {
         campaign,
@@ -1058,7 +1029,7 @@ async fn answered_meanwhile(
     row: &PromptRow,
     client: &Client,
 ) -> Result<Submitted, FlowError> {
-    after_answer(app, &mut Lazy::new(app.store()), row, client)
+    after_answer(app, &mut Reads::new(app.store()), row, client)
         .await
         .map(Submitted::Next)
 }

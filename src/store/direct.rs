@@ -20,6 +20,12 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OpenFlags};
+use sqlx::pool::PoolConnection;
+use sqlx::{Sqlite, SqliteConnection};
+
+use super::detours::{self, PromptRow, Steps};
+use super::{Store, StoreError, history};
+use crate::rules::History;
 
 /// Why a direct read did not give an answer.
 #[derive(Debug, thiserror::Error)]
@@ -96,5 +102,68 @@ fn classify(e: rusqlite::Error) -> DirectError {
             DirectError::Busy
         }
         _ => DirectError::Sqlite(e),
+    }
+}
+
+/// The reads of one request on the login or answer path: each runs on the caller's thread
+/// when it can ([`Store::read_here`]), else through a pooled connection that is checked out
+/// when first needed and kept for the request's other statements (most logins need none).
+pub struct Reads<'a> {
+    store: &'a Store,
+    conn: Option<PoolConnection<Sqlite>>,
+}
+
+impl<'a> Reads<'a> {
+    /// No connection checked out yet.
+    pub fn new(store: &'a Store) -> Reads<'a> {
+        Reads { store, conn: None }
+    }
+
+    /// The pooled connection, for the statements that only run there.
+    pub async fn conn(&mut self) -> Result<&mut SqliteConnection, StoreError> {
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => self.store.conn().await?,
+        };
+        Ok(&mut **self.conn.insert(conn))
+    }
+
+    /// `here` on the caller's thread, or `pool` on the pooled connection when it cannot.
+    async fn either<T>(
+        &mut self,
+        here: impl FnOnce(&Store) -> Option<Result<T, StoreError>>,
+        pool: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match here(self.store) {
+            Some(read) => read,
+            None => pool(self.conn().await?).await,
+        }
+    }
+
+    /// The user's history at this tenant.
+    pub async fn history(&mut self, issuer: &str, subject: &str) -> Result<History, StoreError> {
+        self.either(
+            |store| history::load_here(store, issuer, subject),
+            async |conn| history::load(conn, issuer, subject).await,
+        )
+        .await
+    }
+
+    /// A prompt by id.
+    pub async fn prompt(&mut self, id: &str) -> Result<Option<PromptRow>, StoreError> {
+        self.either(
+            |store| detours::get_prompt_here(store, id).map(Ok),
+            async |conn| detours::get_prompt(conn, id).await,
+        )
+        .await
+    }
+
+    /// A detour's answered steps.
+    pub async fn detour_steps(&mut self, detour_id: &str) -> Result<Steps, StoreError> {
+        self.either(
+            |store| detours::detour_steps_here(store, detour_id).map(Ok),
+            async |conn| detours::detour_steps(conn, detour_id).await,
+        )
+        .await
     }
 }
