@@ -29,8 +29,8 @@ pub struct Chrome {
     pub brand_css: Option<String>,
     /// Logo.
     pub logo_url: Option<String>,
-    /// Built-in words in `lang`.
-    pub t: BTreeMap<&'static str, &'static str>,
+    /// Built-in words in `lang` (a map shared by every page in that language).
+    pub t: minijinja::Value,
 }
 
 impl Chrome {
@@ -49,7 +49,7 @@ impl Chrome {
             page_title: page_title.to_owned(),
             brand_css: None,
             logo_url: None,
-            t: strings::all(locale),
+            t: strings::table(locale),
         }
     }
 
