@@ -136,11 +136,23 @@ fn parts(token: &str) -> Result<Parts<'_>, TokenError> {
     })
 }
 
-fn base64_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, TokenError> {
-    let bytes = URL_SAFE_NO_PAD
+fn base64_bytes(part: &str) -> Result<Vec<u8>, TokenError> {
+    URL_SAFE_NO_PAD
         .decode(part)
-        .map_err(|_| TokenError::Malformed)?;
-    serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)
+        .map_err(|_| TokenError::Malformed)
+}
+
+/// The registered claims jsonwebtoken's validation read, each at most once (a repeated one
+/// fails to deserialize); their values are checked from the parsed claims, so the fields
+/// are never read.
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct Registered {
+    exp: Option<serde::de::IgnoredAny>,
+    nbf: Option<serde::de::IgnoredAny>,
+    sub: Option<serde::de::IgnoredAny>,
+    iss: Option<serde::de::IgnoredAny>,
+    aud: Option<serde::de::IgnoredAny>,
 }
 
 /// Whether `signature` (base64url) is the HS256 MAC of `message` under `secret`; the
@@ -174,11 +186,13 @@ fn numeric_date(claims: &Value, name: &str) -> Result<Option<u64>, ()> {
 /// Verifies an inbound session token exactly as DESIGN.md says; `now` is seconds since the
 /// epoch.
 ///
-/// Each part is decoded and parsed once: the header for its `alg`, the payload into the
-/// claims that are returned, and the signature is checked with each of the tenant's
-/// secrets over the same bytes. The checks of the standard claims follow jsonwebtoken's
-/// `Validation` (HS256, `exp`, `iss` and `sub` required, `nbf` checked, no audience), in
-/// its order, so the reason given for a refusal is the same; `tests` compares the two.
+/// Each part is base64-decoded once and the payload parsed once into the claims that are
+/// returned; the signature is checked with each of the tenant's secrets over the same
+/// bytes. The checks follow what jsonwebtoken's `decode` and `Validation` did (HS256; a
+/// well-typed header; `exp`, `iss` and `sub` required, none of the registered claims
+/// twice; `nbf` checked; no audience), in its order, so a token is refused when it was
+/// refused before and, but for a payload that is not JSON all through, for the same
+/// reason; `tests` compares the two.
 pub fn verify(token: &str, config: &Config, now: i64) -> Result<Inbound, TokenError> {
     if token.is_empty() {
         return Err(TokenError::Missing);
@@ -187,9 +201,8 @@ pub fn verify(token: &str, config: &Config, now: i64) -> Result<Inbound, TokenEr
         return Err(TokenError::TooLarge);
     }
     let parts = parts(token)?;
-    // The whole header is parsed (a few bytes), so one that is not well-formed JSON
-    // throughout is refused as such.
-    let header: Value = base64_json(parts.header)?;
+    let header_bytes = base64_bytes(parts.header)?;
+    let header: Value = serde_json::from_slice(&header_bytes).map_err(|_| TokenError::Malformed)?;
     let alg = header
         .get("alg")
         .and_then(Value::as_str)
@@ -197,7 +210,10 @@ pub fn verify(token: &str, config: &Config, now: i64) -> Result<Inbound, TokenEr
     if alg != "HS256" {
         return Err(TokenError::Algorithm(alg.chars().take(20).collect()));
     }
-    let claims: Value = base64_json(parts.payload)?;
+    let payload = URL_SAFE_NO_PAD
+        .decode(parts.payload)
+        .map_err(|_| TokenError::Malformed)?;
+    let claims: Value = serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
     if !claims.is_object() {
         return Err(TokenError::Malformed);
     }
@@ -207,6 +223,15 @@ pub fn verify(token: &str, config: &Config, now: i64) -> Result<Inbound, TokenEr
         .ok_or(TokenError::UnknownIssuer)?;
     // The allowlist is matched exactly, so the issuer is checked here once and for all.
     let tenant = config.tenant(issuer).ok_or(TokenError::UnknownIssuer)?;
+    // As strict as jsonwebtoken was: a header field of the wrong type, or a header field or
+    // registered claim given twice (which the claims above would take the last of), makes
+    // the token malformed. Neither allocates: the header is a few bytes, and the payload's
+    // other claims are skipped.
+    if serde_json::from_slice::<jsonwebtoken::Header>(&header_bytes).is_err()
+        || serde_json::from_slice::<Registered>(&payload).is_err()
+    {
+        return Err(TokenError::Malformed);
+    }
 
     let signature = URL_SAFE_NO_PAD
         .decode(parts.signature)
@@ -332,10 +357,15 @@ mod tests {
 
     /// A token of `header` and `claims` (any JSON), signed with `secret`.
     fn mint(header: &Value, claims: &Value, secret: &str) -> String {
+        mint_raw(&header.to_string(), &claims.to_string(), secret)
+    }
+
+    /// A token of a raw header and payload (JSON text as given, repeated keys and all).
+    fn mint_raw(header: &str, claims: &str, secret: &str) -> String {
         let message = format!(
             "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims)
         );
         let mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
             .expect("any key length")
@@ -539,6 +569,37 @@ mod tests {
             }
         }
 
+        /// And so do headers and payloads that a JSON value would read leniently: a
+        /// registered claim or a header field given twice, a header field of the wrong type.
+        #[test]
+        fn verdicts_on_repeated_and_mistyped_fields_match(
+            header in prop::sample::select(vec![
+                r#"{"alg":"HS256","typ":"JWT"}"#, r#"{"alg":"HS256","typ":5}"#,
+                r#"{"alg":"none","alg":"HS256"}"#, r#"{"alg":"HS256","alg":"HS256"}"#,
+                r#"{"alg":"HS256","kid":["k"]}"#, r#"{"alg":"HS256","x5c":"c"}"#,
+                r#"{"alg":"HS256","cty":null}"#,
+            ]),
+            repeated in prop::sample::select(vec!["", "exp", "nbf", "sub", "iss", "aud", "email"]),
+        ) {
+            let config = config();
+            let now = now();
+            let mut claims = format!(
+                r#"{{"iss":"{ISSUER}","sub":"auth0|p","iat":{now},"exp":{},"email":"p@example.test""#,
+                now + 600
+            );
+            match repeated {
+                "" => {}
+                "iss" => claims.push_str(&format!(r#","iss":"{ISSUER}""#)),
+                "sub" => claims.push_str(r#","sub":"auth0|q""#),
+                "email" => claims.push_str(r#","email":"q@example.test""#),
+                "aud" => claims.push_str(r#","aud":"a","aud":"b""#),
+                name => claims.push_str(&format!(r#","{name}":{},"{name}":{}"#, now, now + 600)),
+            }
+            claims.push('}');
+            let token = mint_raw(header, &claims, SECRET);
+            prop_assert_eq!(outcome(verify(&token, &config, now)), outcome(reference(&token, &config, now)));
+        }
+
         /// So does every change of one character of a good token.
         #[test]
         fn verdicts_on_mutated_tokens_match(at in 0usize..400, c in "[A-Za-z0-9_.=-]") {
@@ -626,6 +687,27 @@ mod tests {
             ),
             (signed(&with("sub", json!(" "))), TokenError::MissingSubject),
             (signed(&without("sub")), TokenError::MissingSubject),
+            (
+                mint_raw(r#"{"alg":"HS256","typ":5}"#, &good().to_string(), SECRET),
+                TokenError::Malformed,
+            ),
+            (
+                mint_raw(
+                    r#"{"alg":"HS256"}"#,
+                    &format!(
+                        r#"{{"iss":"{ISSUER}","sub":"a","exp":1,"exp":{}}}"#,
+                        now + 600
+                    ),
+                    SECRET,
+                ),
+                TokenError::Malformed,
+            ),
+            // A registered claim that is an array: jsonwebtoken's reader stopped half-way
+            // and called the token malformed; here it is the claim that is missing.
+            (
+                signed(&with("sub", json!(["a"]))),
+                TokenError::MissingSubject,
+            ),
         ];
         for (token, reason) in cases {
             assert_eq!(verify(&token, &config, now).err(), Some(reason), "{token}");
