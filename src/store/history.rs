@@ -11,8 +11,9 @@ pub const MAX_HISTORY: i64 = 500;
 /// A user's newest prompts (the rules take them in any order), then the ToS versions they
 /// accepted, in one statement, so both come from the same snapshot. A row with a status is
 /// a prompt (campaign, version, status, shown at, finished at); a row without one is a ToS
-/// acceptance (document, then its version in the last column). The `prompts_history` index
-/// covers the first part. The limit ([`MAX_HISTORY`]) is written into the SQL: a bound
+/// acceptance (document, then its version in the last column), each distinct pair once.
+/// The `prompts_history` index covers the first part and `tos_history` the second, whose
+/// grouping follows that index (no temporary b-tree per login). The limit ([`MAX_HISTORY`]) is written into the SQL: a bound
 /// `LIMIT ?` makes SQLite (3.47+) re-prepare the statement every time it is bound.
 const HISTORY_SQL: &str = "SELECT campaign, campaign_version, status, shown_at, finished_at,
                                   NULL
@@ -20,8 +21,9 @@ const HISTORY_SQL: &str = "SELECT campaign, campaign_version, status, shown_at, 
              FROM prompts WHERE issuer = ?1 AND subject = ?2
              ORDER BY shown_at DESC LIMIT 500)
        UNION ALL
-       SELECT DISTINCT document, NULL, NULL, NULL, NULL, version
-       FROM tos_acceptances WHERE issuer = ?1 AND subject = ?2";
+       SELECT document, NULL, NULL, NULL, NULL, version
+       FROM tos_acceptances WHERE issuer = ?1 AND subject = ?2
+       GROUP BY document, version";
 
 /// One row of the history statement, its columns in order.
 type HistoryRow = (
@@ -157,10 +159,11 @@ mod tests {
         assert!(HISTORY_SQL.contains(&limit));
     }
 
-    /// The history comes back whole and typed from its one statement, the prompts are read from
-    /// the covering index alone, and a user with no history gets empty lists.
+    /// The history comes back whole and typed from its one statement, both parts are read
+    /// from covering indexes alone without a temporary b-tree, and a user with no history
+    /// gets empty lists.
     #[tokio::test]
-    async fn reads_prompts_and_tos_in_one_statement_through_the_covering_index() {
+    async fn reads_prompts_and_tos_in_one_statement_through_covering_indexes() {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let url = format!("sqlite://{}", dir.path().join("h.db").display());
         let store = crate::store::Store::connect(&url).await.expect("a store");
@@ -231,11 +234,14 @@ mod tests {
         assert!(nobody.prompts.is_empty() && nobody.tos.is_empty());
 
         let plan = query_plan(&mut conn).await;
-        assert!(
-            plan.iter()
-                .any(|d| d.contains("USING COVERING INDEX prompts_history")),
-            "{plan:?}"
-        );
+        for index in ["prompts_history", "tos_history"] {
+            assert!(
+                plan.iter()
+                    .any(|d| d.contains(&format!("USING COVERING INDEX {index}"))),
+                "{plan:?}"
+            );
+        }
+        assert!(!plan.iter().any(|d| d.contains("TEMP B-TREE")), "{plan:?}");
     }
 
     async fn query_plan(conn: &mut SqliteConnection) -> Vec<String> {
