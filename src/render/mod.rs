@@ -160,6 +160,8 @@ pub struct Renderer {
     env: Environment<'static>,
     themes_dir: PathBuf,
     themes: BTreeMap<String, Theme>,
+    /// Each theme's tokens as CSS custom properties, written once (every page has them).
+    theme_css: BTreeMap<String, String>,
 }
 
 impl Renderer {
@@ -202,10 +204,12 @@ impl Renderer {
             )
         });
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+        let theme_css = themes.iter().map(|(n, t)| (n.clone(), t.css())).collect();
         Self {
             env,
             themes_dir: themes_dir.to_path_buf(),
             themes,
+            theme_css,
         }
     }
 
@@ -235,8 +239,11 @@ impl Renderer {
         let tokens = self.theme(theme);
         // Validated tokens only (see theme.rs): safe to write into the <style> element
         // without HTML escaping, which would break quoted font names.
-        let theme_css =
-            minijinja::Value::from_safe_string(tokens.map(Theme::css).unwrap_or_default());
+        let css = self
+            .theme_css
+            .get(theme)
+            .or_else(|| self.theme_css.get("default"));
+        let theme_css = minijinja::Value::from_safe_string(css.cloned().unwrap_or_default());
         let theme_logo = tokens.and_then(|t| t.logo_url(theme));
         template
             .render(minijinja::context! {
