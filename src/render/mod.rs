@@ -159,9 +159,15 @@ pub struct ThemeProblems(pub Vec<ThemeError>);
 pub struct Renderer {
     env: Environment<'static>,
     themes_dir: PathBuf,
-    themes: BTreeMap<String, Theme>,
-    /// Each theme's tokens as CSS custom properties, written once (every page has them).
-    theme_css: BTreeMap<String, String>,
+    themes: BTreeMap<String, Loaded>,
+}
+
+/// A theme's tokens, and the CSS custom properties they make, written once (every page
+/// has them).
+#[derive(Debug)]
+struct Loaded {
+    tokens: Theme,
+    css: String,
 }
 
 impl Renderer {
@@ -204,17 +210,26 @@ impl Renderer {
             )
         });
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
-        let theme_css = themes.iter().map(|(n, t)| (n.clone(), t.css())).collect();
+        let themes = themes
+            .into_iter()
+            .map(|(name, tokens)| {
+                let css = tokens.css();
+                (name, Loaded { tokens, css })
+            })
+            .collect();
         Self {
             env,
             themes_dir: themes_dir.to_path_buf(),
             themes,
-            theme_css,
         }
     }
 
     /// The tokens of theme folder `name` (the default's for an unknown name).
     pub fn theme(&self, name: &str) -> Option<&Theme> {
+        self.loaded(name).map(|l| &l.tokens)
+    }
+
+    fn loaded(&self, name: &str) -> Option<&Loaded> {
         self.themes.get(name).or_else(|| self.themes.get("default"))
     }
 
@@ -236,15 +251,12 @@ impl Renderer {
             message: e.to_string(),
         };
         let template = self.env.get_template(&name).map_err(err)?;
-        let tokens = self.theme(theme);
+        let loaded = self.loaded(theme);
         // Validated tokens only (see theme.rs): safe to write into the <style> element
         // without HTML escaping, which would break quoted font names.
-        let css = self
-            .theme_css
-            .get(theme)
-            .or_else(|| self.theme_css.get("default"));
-        let theme_css = minijinja::Value::from_safe_string(css.cloned().unwrap_or_default());
-        let theme_logo = tokens.and_then(|t| t.logo_url(theme));
+        let theme_css =
+            minijinja::Value::from_safe_string(loaded.map(|l| l.css.clone()).unwrap_or_default());
+        let theme_logo = loaded.and_then(|l| l.tokens.logo_url(theme));
         template
             .render(minijinja::context! {
                 theme_css,

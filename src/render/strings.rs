@@ -7,12 +7,14 @@ use std::sync::LazyLock;
 /// Locales with built-in words. The first is the fallback.
 pub const LOCALES: [&str; 5] = ["en", "de", "fr", "es", "ar"];
 
+/// A locale's language: the tag before its first `-`.
+fn language(locale: &str) -> &str {
+    locale.split('-').next().unwrap_or(locale)
+}
+
 /// Locales written right to left.
 pub fn is_rtl(locale: &str) -> bool {
-    matches!(
-        locale.split('-').next().unwrap_or(locale),
-        "ar" | "he" | "fa" | "ur"
-    )
+    matches!(language(locale), "ar" | "he" | "fa" | "ur")
 }
 
 /// Keys of the built-in words.
@@ -341,8 +343,7 @@ fn ar(key: &str) -> Option<&'static str> {
 
 /// The built-in word for `key` in `locale` (by language), falling back to English.
 pub fn word(locale: &str, key: &str) -> &'static str {
-    let lang = locale.split('-').next().unwrap_or(locale);
-    let found = match lang {
+    let found = match language(locale) {
         "de" => de(key),
         "fr" => fr(key),
         "es" => es(key),
@@ -367,7 +368,7 @@ pub fn table(locale: &str) -> minijinja::Value {
             .map(|l| minijinja::Value::from(minijinja::value::Serde(all(l))))
             .collect()
     });
-    let lang = locale.split('-').next().unwrap_or(locale);
+    let lang = language(locale);
     let at = LOCALES.iter().position(|l| *l == lang).unwrap_or(0);
     TABLES.get(at).cloned().unwrap_or_default()
 }

@@ -172,7 +172,7 @@ pub async fn get_prompt(
 
 /// The same, read on the caller's thread ([`Store::read_here`]); `None` when it cannot be
 /// read there (the caller then uses [`get_prompt`]).
-pub fn get_prompt_here(store: &Store, id: &str) -> Option<Option<PromptRow>> {
+pub(super) fn get_prompt_here(store: &Store, id: &str) -> Option<Option<PromptRow>> {
     store.read_here(|db| {
         db.prepare_cached(PROMPT_ROW_SQL)?
             .query_row([id], |r| {
@@ -351,7 +351,7 @@ pub async fn detour_steps(
 
 /// The same, read on the caller's thread ([`Store::read_here`]); `None` when it cannot be
 /// read there (the caller then uses [`detour_steps`]).
-pub fn detour_steps_here(store: &Store, detour_id: &str) -> Option<Steps> {
+pub(super) fn detour_steps_here(store: &Store, detour_id: &str) -> Option<Steps> {
     let rows = store.read_here(|db| {
         db.prepare_cached(DETOUR_STEPS_SQL)?
             .query_map([detour_id], |r| {

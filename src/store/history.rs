@@ -91,7 +91,7 @@ pub async fn load(
 /// The same, read on the caller's thread ([`Store::read_here`]); `None` when it cannot be
 /// read there (the caller then uses [`load`]). The rows are taken as they are stepped (a
 /// status is read in place, not copied).
-pub fn load_here(
+pub(super) fn load_here(
     store: &Store,
     issuer: &str,
     subject: &str,

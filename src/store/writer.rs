@@ -20,14 +20,14 @@
 //! connection that every write queues for. Transactions prepared whole beforehand
 //! ([`Writes`], [`Writer::run`]) therefore queue as jobs, and the writer's thread runs the
 //! jobs waiting, their batch's BEGIN and its COMMIT itself, through the connection's own
-//! handle ([`Here`]), each job in its own savepoint: a job that fails is undone alone. An
+//! handle (`Here`), each job in its own savepoint: a job that fails is undone alone. An
 //! interactive transaction ([`Writer::begin`], for the few writes that must read first)
 //! sends as few statements as it can: its savepoint opens with its first statements, and
 //! statements whose results are not needed ([`WriteTx::defer`]) wait and go with the next
 //! statement that is, or with the RELEASE at commit.
 //!
 //! On a database file the writer commits without waiting for the disk and a thread of its
-//! own ([`Syncer`]) fsyncs the WAL before the batch's transactions are told: the writer
+//! own (`Syncer`) fsyncs the WAL before the batch's transactions are told: the writer
 //! runs the next batch meanwhile.
 //!
 //! The writer's own steps run on a runtime of their own (one thread): a task of the main
@@ -591,7 +591,7 @@ impl Drop for Queued {
 
 impl Writer {
     /// The writer over `conn`, a connection of its own. With `wal`, the database's WAL
-    /// file, `conn` commits without syncing (`synchronous = NORMAL`) and a [`Syncer`]
+    /// file, `conn` commits without syncing (`synchronous = NORMAL`) and a `Syncer`
     /// makes each batch durable before its transactions are told; without, each commit
     /// syncs as `conn` is set to.
     pub fn new(conn: SqliteConnection, wal: Option<std::path::PathBuf>) -> std::io::Result<Writer> {
