@@ -22,6 +22,7 @@ pub mod detours;
 pub mod direct;
 pub mod history;
 pub mod outbox;
+pub mod pcache;
 pub mod writer;
 
 use std::str::FromStr;
@@ -143,6 +144,9 @@ pub fn from_millis(ms: i64) -> OffsetDateTime {
 impl Store {
     /// Opens (creating the file if needed) and migrates the database.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        if !pcache::install() {
+            tracing::debug!("SQLite was started before the store: its page cache is kept as it is");
+        }
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -170,7 +174,8 @@ impl Store {
         // indexes keyed by random values (the state, the subject), whose pages past the
         // cache had to be read back from the OS for each insert (4 % of a login's CPU in
         // `pread`). The readers' caches are emptied by every commit of another connection
-        // (WAL mode), so a larger one would not help them.
+        // (WAL mode), so a larger one would not help them. (A commit no longer scans the
+        // whole cache, see `pcache`, so its size costs nothing per commit.)
         //
         // On a database file it commits without waiting for the disk, and a thread of its
         // own syncs the WAL before the transactions are told they are committed (the
