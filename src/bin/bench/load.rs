@@ -291,6 +291,13 @@ async fn bare(client: &reqwest::Client, shared: &Shared) -> Result<(), OpError> 
     Ok(())
 }
 
+/// splitmix64's finalizer: a bijection on u64 whose outputs look random.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
 /// `GET /prompt`: returns the prompt's path and the browser cookie set.
 async fn prompt(
     client: &reqwest::Client,
@@ -303,10 +310,14 @@ async fn prompt(
         .tokens
         .get(usize::try_from(user)?)
         .ok_or_else(|| fail("no tokens"))?;
+    // An IdP's states are random strings: each lands on a page of its own in the state
+    // index, as in production (a counter would append every one to the same page). The
+    // mix is a bijection of the counter, so each is still new; the run's id keeps them new
+    // across runs on one database.
     let state = format!(
-        "{}{:x}",
-        shared.run,
-        shared.states.fetch_add(1, Ordering::Relaxed)
+        "{:016x}{}",
+        mix(shared.states.fetch_add(1, Ordering::Relaxed)),
+        shared.run
     );
     let r = client
         .get(format!(
