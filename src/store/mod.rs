@@ -341,6 +341,139 @@ mod tests {
         assert!(!dir.path().join("link.db-wal").exists());
     }
 
+    /// The unique keys of `detours`, by the columns they cover.
+    async fn detours_unique_keys(pool: &SqlitePool) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT (SELECT group_concat(name, ',') FROM pragma_index_info(l.name))
+             FROM pragma_index_list('detours') AS l WHERE l.\"unique\" = 1 ORDER BY 1",
+        )
+        .fetch_all(pool)
+        .await
+        .expect("the unique keys")
+    }
+
+    /// Every column of every detour, in one string per row.
+    async fn detour_rows(pool: &SqlitePool) -> Vec<String> {
+        sqlx::query_scalar(
+            "SELECT json_array(id, issuer, state, subject, claims, continue_url, created_at,
+                    expires_at, finished_at, result, browser_hash, ip, user_agent, secret_index)
+             FROM detours ORDER BY id",
+        )
+        .fetch_all(pool)
+        .await
+        .expect("the detours")
+    }
+
+    /// The rebuild of `detours` without its redundant UNIQUE (issuer, state) keeps every
+    /// row, every prompt's link to its detour, and the state's single use.
+    #[tokio::test]
+    async fn the_detours_rebuild_keeps_rows_links_and_the_state_key() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let options = SqliteConnectOptions::from_str(&url)
+            .expect("options")
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .expect("a pool");
+        sqlx::migrate!("./migrations")
+            .run_to(20261202000001, &pool)
+            .await
+            .expect("the migrations before the rebuild");
+        for (id, issuer, state, finished) in [
+            ("d1", "https://a.test/", "s1", None),
+            ("d2", "https://b.test/", "s2", Some(5)),
+            ("d3", "https://a.test/", "s3", None),
+        ] {
+            sqlx::query(
+                "INSERT INTO detours (id, issuer, state, subject, claims, continue_url,
+                     created_at, expires_at, finished_at, result, browser_hash, ip, user_agent,
+                     secret_index)
+                 VALUES (?, ?, ?, 'auth0|u', '{\"sub\":\"auth0|u\"}', 'https://a.test/continue',
+                     1, 2, ?, ?, 'h', ?, 'agent', ?)",
+            )
+            .bind(id)
+            .bind(issuer)
+            .bind(state)
+            .bind(finished)
+            .bind(finished.map(|_| "{\"outcome\":\"none\"}"))
+            .bind(finished.map(|_| "10.0.0.1"))
+            .bind(i64::from(finished.is_some()))
+            .execute(&pool)
+            .await
+            .expect("a detour");
+        }
+        for (id, detour) in [("p1", "d1"), ("p2", "d1"), ("p3", "d3")] {
+            sqlx::query(
+                "INSERT INTO prompts (id, detour_id, seq, campaign, campaign_version, subject,
+                     issuer, status, locale, csrf_token, browser_hash, shown_at, expires_at)
+                 VALUES (?, ?, (SELECT count(*) FROM prompts WHERE detour_id = ?), 'c', 1,
+                     'auth0|u', 'https://a.test/', 'pending', 'en', 't', 'h', 1, 2)",
+            )
+            .bind(id)
+            .bind(detour)
+            .bind(detour)
+            .execute(&pool)
+            .await
+            .expect("a prompt");
+        }
+        let rows = detour_rows(&pool).await;
+        assert_eq!(
+            detours_unique_keys(&pool).await,
+            ["id", "issuer,state", "state"],
+            "before: the state is a unique key twice"
+        );
+        pool.close().await;
+
+        let store = Store::connect(&url).await.expect("migrated");
+        assert_eq!(detours_unique_keys(store.pool()).await, ["id", "state"]);
+        assert_eq!(
+            detour_rows(store.pool()).await,
+            rows,
+            "every column of every row"
+        );
+        let orphans: Vec<String> =
+            sqlx::query_scalar("SELECT \"table\" FROM pragma_foreign_key_check")
+                .fetch_all(store.pool())
+                .await
+                .expect("the foreign key check");
+        assert!(orphans.is_empty(), "{orphans:?}");
+        let linked: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM prompts JOIN detours ON detours.id = prompts.detour_id",
+        )
+        .fetch_one(store.pool())
+        .await
+        .expect("the join");
+        assert_eq!(linked, 3);
+        for issuer in ["https://a.test/", "https://c.test/"] {
+            let mut w = Writes::default();
+            w.defer(
+                "INSERT INTO detours (id, issuer, state, subject, claims, continue_url,
+                     created_at, expires_at, browser_hash)
+                 VALUES ('d9', ?, 's1', 'auth0|u', '{}', 'https://a.test/continue', 1, 2, 'h')",
+            )
+            .bind(issuer);
+            assert!(
+                matches!(store.run(w).await, Err(StoreError::Conflict)),
+                "a used state is refused, from {issuer} too"
+            );
+        }
+        let mut w = Writes::default();
+        w.defer(
+            "INSERT INTO prompts (id, detour_id, seq, campaign, campaign_version, subject,
+                 issuer, status, locale, csrf_token, browser_hash, shown_at, expires_at)
+             VALUES ('p9', 'nowhere', 0, 'c', 1, 'auth0|u', 'https://a.test/', 'pending',
+                 'en', 't', 'h', 1, 2)",
+        );
+        assert!(
+            store.run(w).await.is_err(),
+            "a prompt still needs its detour (the foreign key holds on the new table)"
+        );
+    }
+
     async fn pragma(conn: &mut sqlx::SqliteConnection, sql: &'static str) -> Option<i64> {
         sqlx::query_scalar(sql).fetch_one(conn).await.ok()
     }
