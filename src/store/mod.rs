@@ -429,6 +429,19 @@ mod tests {
         pool.close().await;
 
         let store = Store::connect(&url).await.expect("migrated");
+        let mut conn = store
+            .conn()
+            .await
+            .expect("the migration's connection, back in the pool");
+        assert_eq!(
+            [
+                pragma(&mut conn, "PRAGMA foreign_keys").await,
+                pragma(&mut conn, "PRAGMA cache_size").await
+            ],
+            [Some(1), Some(-2000)],
+            "foreign keys on again, the default page cache"
+        );
+        drop(conn);
         assert_eq!(detours_unique_keys(store.pool()).await, ["id", "state"]);
         assert_eq!(
             detour_rows(store.pool()).await,
