@@ -51,16 +51,18 @@ pub fn moves() -> u64 {
 }
 
 /// One cache: the default one, and the page number it stores under key 0.
+#[repr(C)]
 struct Cache {
+    /// [`MAGIC`]: tells the wrapper's caches from any the default `xCreate` made, should
+    /// SQLite have created one while the wrapper was being set (see [`methods`]).
+    magic: u64,
     inner: *mut ffi::sqlite3_pcache,
     pending: c_uint,
 }
 
-impl Cache {
-    fn key(&self, key: c_uint) -> c_uint {
-        if key == self.pending { 0 } else { key }
-    }
-}
+/// Not a valid address on any 64-bit platform SQLite runs on (non-canonical), so the first
+/// word of the default cache's struct (a pointer) never equals it.
+const MAGIC: u64 = 0xA5A5_5A5A_C0DE_CAFE;
 
 /// Sets the wrapper as SQLite's page cache, once per process. Returns whether it is set;
 /// `false` when SQLite was initialized before (its cache is then kept).
@@ -140,25 +142,48 @@ unsafe extern "C" fn create(
         .filter(|size| *size > 0)
         .map_or(0, |size| PENDING_BYTE / size + 1);
     Box::into_raw(Box::new(Cache {
+        magic: MAGIC,
         inner: cache,
         pending,
     }))
     .cast()
 }
 
-/// The wrapper's cache behind SQLite's handle.
+/// The default cache behind SQLite's handle, and the page number it stores under key 0
+/// (none for a handle the default `xCreate` made).
+///
+/// `sqlite3_config` is not synchronized with SQLite's start: were a connection opened on
+/// another thread at the very moment the wrapper is set, its cache could come from the
+/// default `xCreate` and reach the wrapper's methods. Such a handle is passed through
+/// as it is.
 ///
 /// # Safety
-/// `p` is a handle [`create`] returned and [`destroy`] has not freed.
-unsafe fn cache<'a>(p: *mut ffi::sqlite3_pcache) -> &'a Cache {
-    // SAFETY: per the contract, a live `Cache` made by `create`.
-    unsafe { &*p.cast::<Cache>() }
+/// `p` is a live handle of SQLite's page cache: one [`create`] returned, or one of the
+/// default cache (whose struct is larger than two words and starts with a pointer).
+unsafe fn methods(p: *mut ffi::sqlite3_pcache) -> (*mut ffi::sqlite3_pcache, c_uint) {
+    // SAFETY: per the contract the first word is readable either way.
+    if unsafe { p.cast::<u64>().read() } == MAGIC {
+        // SAFETY: a live `Cache` made by `create`.
+        let c = unsafe { &*p.cast::<Cache>() };
+        (c.inner, c.pending)
+    } else {
+        (p, 0)
+    }
+}
+
+/// The key the default cache stores `key` under.
+fn key(key: c_uint, pending: c_uint) -> c_uint {
+    if key == pending && pending != 0 {
+        0
+    } else {
+        key
+    }
 }
 
 unsafe extern "C" fn cachesize(p: *mut ffi::sqlite3_pcache, n: c_int) {
     if let Some(f) = inner().and_then(|m| m.xCachesize) {
-        // SAFETY: SQLite passes a handle of `create`; the default method gets its own.
-        unsafe { f(cache(p).inner, n) }
+        // SAFETY: SQLite passes a live handle; the default method gets its own.
+        unsafe { f(methods(p).0, n) }
     }
 }
 
@@ -166,7 +191,7 @@ unsafe extern "C" fn pagecount(p: *mut ffi::sqlite3_pcache) -> c_int {
     // SAFETY: as above.
     inner()
         .and_then(|m| m.xPagecount)
-        .map_or(0, |f| unsafe { f(cache(p).inner) })
+        .map_or(0, |f| unsafe { f(methods(p).0) })
 }
 
 unsafe extern "C" fn fetch(
@@ -179,8 +204,8 @@ unsafe extern "C" fn fetch(
     };
     // SAFETY: as above.
     unsafe {
-        let c = cache(p);
-        f(c.inner, c.key(key), create)
+        let (inner, pending) = methods(p);
+        f(inner, self::key(key, pending), create)
     }
 }
 
@@ -191,7 +216,7 @@ unsafe extern "C" fn unpin(
 ) {
     if let Some(f) = inner().and_then(|m| m.xUnpin) {
         // SAFETY: as above; the page is the default cache's.
-        unsafe { f(cache(p).inner, page, discard) }
+        unsafe { f(methods(p).0, page, discard) }
     }
 }
 
@@ -204,11 +229,11 @@ unsafe extern "C" fn rekey(
     if let Some(f) = inner().and_then(|m| m.xRekey) {
         // SAFETY: as above.
         unsafe {
-            let c = cache(p);
-            if new == c.pending {
+            let (inner, pending) = methods(p);
+            if new == pending && pending != 0 {
                 MOVED.fetch_add(1, Ordering::Relaxed);
             }
-            f(c.inner, page, c.key(old), c.key(new));
+            f(inner, page, key(old, pending), key(new, pending));
         }
     }
 }
@@ -217,22 +242,26 @@ unsafe extern "C" fn truncate(p: *mut ffi::sqlite3_pcache, limit: c_uint) {
     if let Some(f) = inner().and_then(|m| m.xTruncate) {
         // SAFETY: as above. No page is keyed 0 but between two renames, so none is kept
         // that should go.
-        unsafe { f(cache(p).inner, limit) }
+        unsafe { f(methods(p).0, limit) }
     }
 }
 
 unsafe extern "C" fn destroy(p: *mut ffi::sqlite3_pcache) {
-    // SAFETY: SQLite destroys each handle once; the box is `create`'s.
-    let c = unsafe { Box::from_raw(p.cast::<Cache>()) };
+    // SAFETY: SQLite passes a live handle, and destroys each once.
+    let (default, _) = unsafe { methods(p) };
+    if default != p {
+        // SAFETY: the box is `create`'s, freed once here.
+        drop(unsafe { Box::from_raw(p.cast::<Cache>()) });
+    }
     if let Some(f) = inner().and_then(|m| m.xDestroy) {
         // SAFETY: the default cache, destroyed once with its wrapper.
-        unsafe { f(c.inner) }
+        unsafe { f(default) }
     }
 }
 
 unsafe extern "C" fn shrink(p: *mut ffi::sqlite3_pcache) {
     if let Some(f) = inner().and_then(|m| m.xShrink) {
         // SAFETY: as above.
-        unsafe { f(cache(p).inner) }
+        unsafe { f(methods(p).0) }
     }
 }
