@@ -1,0 +1,405 @@
+//! The writer's VFS: SQLite's own (`unix`), except that each WAL frame reaches the file in
+//! one write instead of two.
+//!
+//! SQLite writes a WAL frame as its 24-byte header, then its page, each with a `pwrite` of
+//! its own: 12.8 % of a login's CPU was in `pwrite`, about 7 calls per login (docs/
+//! benchmark.md). Here a 24-byte write to a WAL file is held back, and joined to the write
+//! that follows it when that one starts where the header ends (the frame's page); anything
+//! else done to the file first writes the held header as it was. So the file sees the same
+//! bytes in the same order relative to every other operation (a read, a sync, a truncate,
+//! a lock, closing), and a frame is whole before the commit that makes it visible (SQLite
+//! updates the WAL index after it has written the frames).
+//!
+//! Every other file, and every other method, is passed to the `unix` VFS as it is.
+
+use std::ffi::{CStr, c_int, c_void};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rusqlite::ffi;
+
+/// The VFS's name (`vfs=` of the writer's connection).
+pub const NAME: &CStr = c"interlude-wal";
+
+/// A WAL frame's header.
+const FRAME_HEADER: usize = 24;
+
+/// Frames written in one piece so far.
+static JOINED: AtomicU64 = AtomicU64::new(0);
+
+/// How many WAL frames were written in one piece in this process, for tests.
+pub fn joined() -> u64 {
+    JOINED.load(Ordering::Relaxed)
+}
+
+/// The registered VFS, and the `unix` one under it.
+struct Registered {
+    real: *mut ffi::sqlite3_vfs,
+    real_file_size: usize,
+}
+
+// SAFETY: SQLite's VFS objects live as long as the process and are used from any thread.
+unsafe impl Send for Registered {}
+unsafe impl Sync for Registered {}
+
+static REGISTERED: OnceLock<Option<Registered>> = OnceLock::new();
+
+/// An open file: the `unix` file follows this header in the same allocation.
+#[repr(C)]
+struct File {
+    base: ffi::sqlite3_file,
+    real: *mut ffi::sqlite3_file,
+    /// A WAL file: frame headers are joined to their pages.
+    wal: bool,
+    /// A header written to the WAL and not yet passed on: its offset and bytes.
+    held: Option<(i64, [u8; FRAME_HEADER])>,
+    /// The joined frame, reused.
+    joined: Vec<u8>,
+}
+
+/// Where the `unix` file starts in SQLite's allocation.
+const REAL_OFFSET: usize = std::mem::size_of::<File>().next_multiple_of(16);
+
+/// Registers the VFS once (not as the default). Returns whether it is there to use.
+pub fn register() -> bool {
+    REGISTERED
+        .get_or_init(|| {
+            // SAFETY: `sqlite3_vfs_find` and `sqlite3_vfs_register` are thread-safe; the
+            // VFS struct is leaked, so it lives as long as SQLite may use it.
+            unsafe {
+                let real = ffi::sqlite3_vfs_find(c"unix".as_ptr());
+                if real.is_null() {
+                    return None;
+                }
+                let real_file_size = usize::try_from((*real).szOsFile).ok()?;
+                let mut vfs = *real;
+                vfs.szOsFile = c_int::try_from(REAL_OFFSET + real_file_size).ok()?;
+                vfs.zName = NAME.as_ptr();
+                vfs.pNext = std::ptr::null_mut();
+                vfs.xOpen = Some(open);
+                // The other methods are `unix`'s own: they read nothing from the VFS struct
+                // but `pAppData` and `mxPathname`, copied with it.
+                let vfs = Box::into_raw(Box::new(vfs));
+                if ffi::sqlite3_vfs_register(vfs, 0) != ffi::SQLITE_OK {
+                    drop(Box::from_raw(vfs));
+                    return None;
+                }
+                Some(Registered {
+                    real,
+                    real_file_size,
+                })
+            }
+        })
+        .is_some()
+}
+
+static METHODS: ffi::sqlite3_io_methods = ffi::sqlite3_io_methods {
+    iVersion: 3,
+    xClose: Some(close),
+    xRead: Some(read),
+    xWrite: Some(write),
+    xTruncate: Some(truncate),
+    xSync: Some(sync),
+    xFileSize: Some(file_size),
+    xLock: Some(lock),
+    xUnlock: Some(unlock),
+    xCheckReservedLock: Some(check_reserved_lock),
+    xFileControl: Some(file_control),
+    xSectorSize: Some(sector_size),
+    xDeviceCharacteristics: Some(device_characteristics),
+    xShmMap: Some(shm_map),
+    xShmLock: Some(shm_lock),
+    xShmBarrier: Some(shm_barrier),
+    xShmUnmap: Some(shm_unmap),
+    xFetch: Some(fetch),
+    xUnfetch: Some(unfetch),
+};
+
+unsafe extern "C" fn open(
+    _vfs: *mut ffi::sqlite3_vfs,
+    name: ffi::sqlite3_filename,
+    file: *mut ffi::sqlite3_file,
+    flags: c_int,
+    out_flags: *mut c_int,
+) -> c_int {
+    let Some(Some(registered)) = REGISTERED.get() else {
+        return ffi::SQLITE_ERROR;
+    };
+    // SAFETY: SQLite gives `szOsFile` bytes at `file`, of which the `unix` file takes the
+    // part from REAL_OFFSET on; `unix` is opened with its own VFS object.
+    unsafe {
+        let real = file
+            .cast::<u8>()
+            .add(REAL_OFFSET)
+            .cast::<ffi::sqlite3_file>();
+        std::ptr::write_bytes(real.cast::<u8>(), 0, registered.real_file_size);
+        let Some(real_open) = (*registered.real).xOpen else {
+            (*file).pMethods = std::ptr::null();
+            return ffi::SQLITE_ERROR;
+        };
+        let rc = real_open(registered.real, name, real, flags, out_flags);
+        if rc != ffi::SQLITE_OK || (*real).pMethods.is_null() {
+            // SQLite calls no method of a file whose open failed (`pMethods` null).
+            (*file).pMethods = std::ptr::null();
+            return if rc == ffi::SQLITE_OK {
+                ffi::SQLITE_ERROR
+            } else {
+                rc
+            };
+        }
+        file.cast::<File>().write(File {
+            base: ffi::sqlite3_file {
+                pMethods: &raw const METHODS,
+            },
+            real,
+            wal: flags & ffi::SQLITE_OPEN_WAL != 0,
+            held: None,
+            joined: Vec::new(),
+        });
+        ffi::SQLITE_OK
+    }
+}
+
+/// The file behind SQLite's handle.
+///
+/// # Safety
+/// `file` is a handle [`open`] opened and [`close`] has not closed.
+unsafe fn this<'a>(file: *mut ffi::sqlite3_file) -> &'a mut File {
+    // SAFETY: per the contract.
+    unsafe { &mut *file.cast::<File>() }
+}
+
+impl File {
+    /// The `unix` file's methods.
+    fn methods(&self) -> &ffi::sqlite3_io_methods {
+        // SAFETY: set by `unix`'s open, which succeeded; they live as long as the process.
+        unsafe { &*(*self.real).pMethods }
+    }
+
+    /// Writes a held header, before anything else is done to the file.
+    fn release(&mut self) -> c_int {
+        let Some((offset, header)) = self.held.take() else {
+            return ffi::SQLITE_OK;
+        };
+        self.write_through(header.as_ptr().cast(), FRAME_HEADER, offset)
+    }
+
+    fn write_through(&mut self, data: *const c_void, len: usize, offset: i64) -> c_int {
+        let (Some(write), Ok(len)) = (self.methods().xWrite, c_int::try_from(len)) else {
+            return ffi::SQLITE_IOERR_WRITE;
+        };
+        // SAFETY: `data` holds `len` bytes, the file is open.
+        unsafe { write(self.real, data, len, offset) }
+    }
+}
+
+unsafe extern "C" fn write(
+    file: *mut ffi::sqlite3_file,
+    data: *const c_void,
+    len: c_int,
+    offset: i64,
+) -> c_int {
+    // SAFETY: SQLite passes an open handle and `len` bytes at `data`.
+    let f = unsafe { this(file) };
+    let Ok(size) = usize::try_from(len) else {
+        return ffi::SQLITE_IOERR_WRITE;
+    };
+    if !f.wal {
+        return f.write_through(data, size, offset);
+    }
+    if let Some((at, header)) = f.held {
+        if offset == at + FRAME_HEADER as i64 {
+            f.held = None;
+            let mut joined = std::mem::take(&mut f.joined);
+            joined.clear();
+            joined.extend_from_slice(&header);
+            // SAFETY: as above.
+            joined
+                .extend_from_slice(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) });
+            let rc = f.write_through(joined.as_ptr().cast(), joined.len(), at);
+            f.joined = joined;
+            JOINED.fetch_add(1, Ordering::Relaxed);
+            return rc;
+        }
+        let rc = f.release();
+        if rc != ffi::SQLITE_OK {
+            return rc;
+        }
+    }
+    if size == FRAME_HEADER {
+        let mut header = [0u8; FRAME_HEADER];
+        // SAFETY: as above.
+        header.copy_from_slice(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) });
+        f.held = Some((offset, header));
+        return ffi::SQLITE_OK;
+    }
+    f.write_through(data, size, offset)
+}
+
+/// Passes a method on to the `unix` file, after writing a held header (`$release`), or an
+/// error if `unix` has no such method.
+macro_rules! pass {
+    ($file:expr, $release:expr, $method:ident, $missing:expr $(, $arg:expr)*) => {{
+        // SAFETY: SQLite passes an open handle, and arguments as the method expects.
+        let f = unsafe { this($file) };
+        if $release {
+            let rc = f.release();
+            if rc != ffi::SQLITE_OK {
+                return rc;
+            }
+        }
+        match f.methods().$method {
+            // SAFETY: the `unix` method, on the `unix` file, with SQLite's arguments.
+            Some(m) => unsafe { m(f.real $(, $arg)*) },
+            None => $missing,
+        }
+    }};
+}
+
+unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
+    // SAFETY: SQLite closes each open handle once, and uses it no more.
+    let f = unsafe { this(file) };
+    let released = f.release();
+    let rc = match f.methods().xClose {
+        // SAFETY: the `unix` file, closed once.
+        Some(m) => unsafe { m(f.real) },
+        None => ffi::SQLITE_OK,
+    };
+    // SAFETY: written by `open`, dropped once here.
+    unsafe { std::ptr::drop_in_place(file.cast::<File>()) };
+    if released != ffi::SQLITE_OK {
+        released
+    } else {
+        rc
+    }
+}
+
+unsafe extern "C" fn read(
+    file: *mut ffi::sqlite3_file,
+    buf: *mut c_void,
+    len: c_int,
+    offset: i64,
+) -> c_int {
+    pass!(file, true, xRead, ffi::SQLITE_IOERR_READ, buf, len, offset)
+}
+
+unsafe extern "C" fn truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_int {
+    pass!(file, true, xTruncate, ffi::SQLITE_IOERR_TRUNCATE, size)
+}
+
+unsafe extern "C" fn sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
+    pass!(file, true, xSync, ffi::SQLITE_IOERR_FSYNC, flags)
+}
+
+unsafe extern "C" fn file_size(file: *mut ffi::sqlite3_file, size: *mut i64) -> c_int {
+    pass!(file, true, xFileSize, ffi::SQLITE_IOERR_FSTAT, size)
+}
+
+unsafe extern "C" fn lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
+    pass!(file, true, xLock, ffi::SQLITE_IOERR_LOCK, level)
+}
+
+unsafe extern "C" fn unlock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
+    pass!(file, true, xUnlock, ffi::SQLITE_IOERR_UNLOCK, level)
+}
+
+unsafe extern "C" fn check_reserved_lock(file: *mut ffi::sqlite3_file, out: *mut c_int) -> c_int {
+    pass!(
+        file,
+        true,
+        xCheckReservedLock,
+        ffi::SQLITE_IOERR_CHECKRESERVEDLOCK,
+        out
+    )
+}
+
+unsafe extern "C" fn file_control(
+    file: *mut ffi::sqlite3_file,
+    op: c_int,
+    arg: *mut c_void,
+) -> c_int {
+    pass!(file, true, xFileControl, ffi::SQLITE_NOTFOUND, op, arg)
+}
+
+unsafe extern "C" fn sector_size(file: *mut ffi::sqlite3_file) -> c_int {
+    pass!(file, false, xSectorSize, 4096)
+}
+
+unsafe extern "C" fn device_characteristics(file: *mut ffi::sqlite3_file) -> c_int {
+    pass!(file, false, xDeviceCharacteristics, 0)
+}
+
+unsafe extern "C" fn shm_map(
+    file: *mut ffi::sqlite3_file,
+    page: c_int,
+    size: c_int,
+    extend: c_int,
+    out: *mut *mut c_void,
+) -> c_int {
+    pass!(
+        file,
+        true,
+        xShmMap,
+        ffi::SQLITE_IOERR_SHMMAP,
+        page,
+        size,
+        extend,
+        out
+    )
+}
+
+unsafe extern "C" fn shm_lock(
+    file: *mut ffi::sqlite3_file,
+    offset: c_int,
+    n: c_int,
+    flags: c_int,
+) -> c_int {
+    pass!(
+        file,
+        true,
+        xShmLock,
+        ffi::SQLITE_IOERR_SHMLOCK,
+        offset,
+        n,
+        flags
+    )
+}
+
+unsafe extern "C" fn shm_barrier(file: *mut ffi::sqlite3_file) {
+    // SAFETY: SQLite passes an open handle.
+    let f = unsafe { this(file) };
+    if let Some(m) = f.methods().xShmBarrier {
+        // SAFETY: the `unix` method on the `unix` file.
+        unsafe { m(f.real) }
+    }
+}
+
+unsafe extern "C" fn shm_unmap(file: *mut ffi::sqlite3_file, delete: c_int) -> c_int {
+    pass!(file, true, xShmUnmap, ffi::SQLITE_OK, delete)
+}
+
+unsafe extern "C" fn fetch(
+    file: *mut ffi::sqlite3_file,
+    offset: i64,
+    len: c_int,
+    out: *mut *mut c_void,
+) -> c_int {
+    // Without `unix`'s method, no mapping: SQLite reads instead.
+    pass!(
+        file,
+        true,
+        xFetch,
+        {
+            // SAFETY: SQLite passes where to put the mapping.
+            unsafe { *out = std::ptr::null_mut() };
+            ffi::SQLITE_OK
+        },
+        offset,
+        len,
+        out
+    )
+}
+
+unsafe extern "C" fn unfetch(file: *mut ffi::sqlite3_file, offset: i64, p: *mut c_void) -> c_int {
+    pass!(file, true, xUnfetch, ffi::SQLITE_OK, offset, p)
+}
