@@ -44,7 +44,8 @@ unsafe impl Sync for Registered {}
 
 static REGISTERED: OnceLock<Option<Registered>> = OnceLock::new();
 
-/// An open file: the `unix` file follows this header in the same allocation.
+/// An open file: the `unix` file follows this header in the same allocation. Its methods
+/// are of version 3 or later (`open` checks), so every field of [`METHODS`] is theirs too.
 #[repr(C)]
 struct File {
     base: ffi::sqlite3_file,
@@ -138,8 +139,15 @@ unsafe extern "C" fn open(
             return ffi::SQLITE_ERROR;
         };
         let rc = real_open(registered.real, name, real, flags, out_flags);
-        if rc != ffi::SQLITE_OK || (*real).pMethods.is_null() {
+        let methods = (*real).pMethods;
+        if rc != ffi::SQLITE_OK || methods.is_null() || (*methods).iVersion < 3 {
+            // A `unix` file that was opened all the same is closed (SQLite would have);
             // SQLite calls no method of a file whose open failed (`pMethods` null).
+            if !methods.is_null()
+                && let Some(close) = (*methods).xClose
+            {
+                close(real);
+            }
             (*file).pMethods = std::ptr::null();
             return if rc == ffi::SQLITE_OK {
                 ffi::SQLITE_ERROR
