@@ -460,6 +460,62 @@ mod tests {
         assert_eq!((rows, bytes), (300, (0..300).map(|n| n * 7).sum::<i64>()));
     }
 
+    /// A transaction that writes a page twice after it spilled makes SQLite rewrite its
+    /// frames' headers in place at the commit, the commit frame's last, with no other call
+    /// on the WAL after it. Such a header must reach the file at once: a copy of the files
+    /// taken right after the commit (what a crash leaves) recovers the transaction.
+    #[test]
+    fn headers_rewritten_at_the_commit_reach_the_file_at_once() {
+        use rusqlite::{Connection, OpenFlags};
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let db = dir.path().join("r.db");
+        let setup = Connection::open(&db).expect("a database");
+        setup
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB);",
+            )
+            .expect("a table");
+        assert!(walvfs::register());
+        let writer = Connection::open_with_flags_and_vfs(
+            &db,
+            OpenFlags::SQLITE_OPEN_READ_WRITE,
+            walvfs::NAME,
+        )
+        .expect("the writer");
+        writer
+            .execute_batch(
+                "PRAGMA synchronous = NORMAL;
+                 PRAGMA cache_size = 20;
+                 PRAGMA wal_autocheckpoint = 0;
+                 INSERT INTO t (v) VALUES (randomblob(100));
+                 BEGIN;",
+            )
+            .expect("a first commit, then a transaction");
+        for _ in 0..2000 {
+            writer
+                .execute("INSERT INTO t (v) VALUES (randomblob(900))", [])
+                .expect("a row");
+        }
+        writer
+            .execute_batch(
+                "UPDATE t SET v = randomblob(900) WHERE k < 50;
+                 COMMIT;",
+            )
+            .expect("pages written twice, and the commit");
+        let copy = dir.path().join("copy");
+        std::fs::create_dir(&copy).expect("a folder");
+        for name in ["r.db", "r.db-wal"] {
+            std::fs::copy(dir.path().join(name), copy.join(name)).expect("a copy");
+        }
+        let rows: i64 = Connection::open(copy.join("r.db"))
+            .expect("the copy")
+            .query_row("SELECT count(*) FROM t", [], |row| row.get(0))
+            .expect("the rows");
+        assert_eq!(rows, 2001, "every committed row is in the files");
+        drop(setup);
+    }
+
     /// The unique keys of `detours`, by the columns they cover.
     async fn detours_unique_keys(pool: &SqlitePool) -> Vec<String> {
         sqlx::query_scalar(

@@ -6,8 +6,9 @@
 //! remembers the highest number it has held, and at the end of every write transaction it
 //! drops the pages past the database's end: when that highest number is far past the end,
 //! it scans every slot of its hash table (one per cached page) instead of the few past the
-//! end. The writer's cache is large (64 MiB, 16,384 slots), and its every commit scanned
-//! them all: 4.6 % of a login's CPU (docs/benchmark.md).
+//! end. The writer's cache is large (64 MiB, 16,384 slots), and every commit of a batch in
+//! which a page split (nearly every batch of logins) scanned them all: 4.6 % of a login's
+//! CPU (docs/benchmark.md).
 //!
 //! This wraps the default cache's methods and stores the page under key 0 while it has that
 //! temporary number. SQLite never uses page 0, and never fetches the locking page (its

@@ -1,11 +1,15 @@
-//! The writer's VFS: SQLite's own (`unix`), except that each WAL frame reaches the file in
-//! one write instead of two.
+//! The writer's VFS: SQLite's own (`unix`), except that each new WAL frame reaches the
+//! file in one write instead of two.
 //!
 //! SQLite writes a WAL frame as its 24-byte header, then its page, each with a `pwrite` of
 //! its own: 12.8 % of a login's CPU was in `pwrite`, about 7 calls per login (docs/
-//! benchmark.md). Here a 24-byte write to a WAL file is held back, and joined to the write
-//! that follows it when that one starts where the header ends (the frame's page); anything
-//! else done to the file first writes the held header as it was. So the file sees the same
+//! benchmark.md). Here a 24-byte write that extends a WAL file (a new frame's header) is
+//! held back, and joined to the write that follows it when that one starts where the
+//! header ends (the frame's page, which SQLite writes right after, under the WAL's write
+//! lock); anything else done to the file first writes the held header as it was. A header
+//! rewritten in place (SQLite recomputes a transaction's checksums when it wrote a page
+//! twice, and writes headers alone) goes through at once: it may be the commit's, and no
+//! call on the WAL file follows it. So the file sees the same
 //! bytes in the same order relative to every other operation (a read, a sync, a truncate,
 //! a lock, closing), and a frame is whole before the commit that makes it visible (SQLite
 //! updates the WAL index after it has written the frames).
@@ -54,6 +58,11 @@ struct File {
     wal: bool,
     /// A header written to the WAL and not yet passed on: its offset and bytes.
     held: Option<(i64, [u8; FRAME_HEADER])>,
+    /// Where this handle's writes to the WAL end, since the WAL last started over (a write
+    /// at offset 0, its header): a header from there on is a new frame's, whose page
+    /// SQLite writes next. A header before it is one rewritten in place
+    /// (`walRewriteChecksums`, followed by no write of its page) and goes through at once.
+    end: i64,
     /// The joined frame, reused.
     joined: Vec<u8>,
 }
@@ -124,6 +133,8 @@ unsafe extern "C" fn open(
     out_flags: *mut c_int,
 ) -> c_int {
     let Some(Some(registered)) = REGISTERED.get() else {
+        // SAFETY: SQLite's handle; a failed open leaves no methods.
+        unsafe { (*file).pMethods = std::ptr::null() };
         return ffi::SQLITE_ERROR;
     };
     // SAFETY: SQLite gives `szOsFile` bytes at `file`, of which the `unix` file takes the
@@ -162,6 +173,7 @@ unsafe extern "C" fn open(
             real,
             wal: flags & ffi::SQLITE_OPEN_WAL != 0,
             held: None,
+            end: 0,
             joined: Vec::new(),
         });
         ffi::SQLITE_OK
@@ -215,6 +227,11 @@ unsafe extern "C" fn write(
     if !f.wal {
         return f.write_through(data, size, offset);
     }
+    f.end = if offset == 0 {
+        i64::from(len)
+    } else {
+        f.end.max(offset + i64::from(len))
+    };
     if let Some((at, header)) = f.held {
         if offset == at + FRAME_HEADER as i64 {
             f.held = None;
@@ -234,7 +251,7 @@ unsafe extern "C" fn write(
             return rc;
         }
     }
-    if size == FRAME_HEADER {
+    if size == FRAME_HEADER && offset + i64::from(len) == f.end {
         let mut header = [0u8; FRAME_HEADER];
         // SAFETY: as above.
         header.copy_from_slice(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) });
