@@ -477,6 +477,7 @@ mod tests {
             )
             .expect("a table");
         assert!(walvfs::register());
+        let rewritten_before = walvfs::rewritten();
         let writer = Connection::open_with_flags_and_vfs(
             &db,
             OpenFlags::SQLITE_OPEN_READ_WRITE,
@@ -503,6 +504,10 @@ mod tests {
                  COMMIT;",
             )
             .expect("pages written twice, and the commit");
+        assert!(
+            walvfs::rewritten() > rewritten_before,
+            "SQLite rewrote frame headers in place"
+        );
         let copy = dir.path().join("copy");
         std::fs::create_dir(&copy).expect("a folder");
         for name in ["r.db", "r.db-wal"] {

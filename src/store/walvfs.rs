@@ -5,8 +5,9 @@
 //! its own: 12.8 % of a login's CPU was in `pwrite`, about 7 calls per login (docs/
 //! benchmark.md). Here a 24-byte write that extends a WAL file (a new frame's header) is
 //! held back, and joined to the write that follows it when that one starts where the
-//! header ends (the frame's page, which SQLite writes right after, under the WAL's write
-//! lock); anything else done to the file first writes the held header as it was. A header
+//! header ends (the frame's page, which SQLite writes right after it, while it holds the
+//! WAL's write lock and before it updates the WAL index); anything else done to the WAL
+//! file first writes the held header as it was. A header
 //! rewritten in place (SQLite recomputes a transaction's checksums when it wrote a page
 //! twice, and writes headers alone) goes through at once: it may be the commit's, and no
 //! call on the WAL file follows it. So the file sees the same
@@ -34,6 +35,14 @@ static JOINED: AtomicU64 = AtomicU64::new(0);
 /// How many WAL frames were written in one piece in this process, for tests.
 pub fn joined() -> u64 {
     JOINED.load(Ordering::Relaxed)
+}
+
+/// Frame headers rewritten in place so far (written through at once).
+static REWRITTEN: AtomicU64 = AtomicU64::new(0);
+
+/// How many WAL frame headers were rewritten in place in this process, for tests.
+pub fn rewritten() -> u64 {
+    REWRITTEN.load(Ordering::Relaxed)
 }
 
 /// The registered VFS, and the `unix` one under it.
@@ -250,6 +259,9 @@ unsafe extern "C" fn write(
         if rc != ffi::SQLITE_OK {
             return rc;
         }
+    }
+    if size == FRAME_HEADER && offset + i64::from(len) < f.end {
+        REWRITTEN.fetch_add(1, Ordering::Relaxed);
     }
     if size == FRAME_HEADER && offset + i64::from(len) == f.end {
         let mut header = [0u8; FRAME_HEADER];
