@@ -411,6 +411,17 @@ mod tests {
         assert!(!dir.path().join("link.db-wal").exists());
     }
 
+    /// A copy of the database `name` in `dir` and its WAL as they are on disk now (what a
+    /// crash of the process leaves), opened: SQLite recovers the WAL on opening it.
+    fn as_a_crash_leaves_it(dir: &std::path::Path, name: &str) -> rusqlite::Connection {
+        let copy = dir.join("copy");
+        std::fs::create_dir(&copy).expect("a folder");
+        for file in [name.to_owned(), format!("{name}-wal")] {
+            std::fs::copy(dir.join(&file), copy.join(&file)).expect("a copy");
+        }
+        rusqlite::Connection::open(copy.join(name)).expect("the copy")
+    }
+
     /// The writer's WAL frames are written whole, each in one piece (`walvfs`): a copy of
     /// the database and its WAL taken while the store is open (as a crash leaves them)
     /// recovers every committed row and passes SQLite's integrity check.
@@ -440,12 +451,7 @@ mod tests {
             walvfs::joined() > joined_before,
             "the writer's frames went through the VFS"
         );
-        let copy = dir.path().join("copy");
-        std::fs::create_dir(&copy).expect("a folder");
-        for name in ["s.db", "s.db-wal"] {
-            std::fs::copy(dir.path().join(name), copy.join(name)).expect("a copy");
-        }
-        let recovered = rusqlite::Connection::open(copy.join("s.db")).expect("the copy");
+        let recovered = as_a_crash_leaves_it(dir.path(), "s.db");
         let verdict: String = recovered
             .query_row("PRAGMA integrity_check", [], |row| row.get(0))
             .expect("an integrity check");
@@ -508,13 +514,7 @@ mod tests {
             walvfs::rewritten() > rewritten_before,
             "SQLite rewrote frame headers in place"
         );
-        let copy = dir.path().join("copy");
-        std::fs::create_dir(&copy).expect("a folder");
-        for name in ["r.db", "r.db-wal"] {
-            std::fs::copy(dir.path().join(name), copy.join(name)).expect("a copy");
-        }
-        let rows: i64 = Connection::open(copy.join("r.db"))
-            .expect("the copy")
+        let rows: i64 = as_a_crash_leaves_it(dir.path(), "r.db")
             .query_row("SELECT count(*) FROM t", [], |row| row.get(0))
             .expect("the rows");
         assert_eq!(rows, 2001, "every committed row is in the files");

@@ -5,15 +5,12 @@
 //! its own: 12.8 % of a login's CPU was in `pwrite`, about 7 calls per login (docs/
 //! benchmark.md). Here a 24-byte write that extends a WAL file (a new frame's header) is
 //! held back, and joined to the write that follows it when that one starts where the
-//! header ends (the frame's page, which SQLite writes right after it, while it holds the
-//! WAL's write lock and before it updates the WAL index); anything else done to the WAL
-//! file first writes the held header as it was. A header
-//! rewritten in place (SQLite recomputes a transaction's checksums when it wrote a page
-//! twice, and writes headers alone) goes through at once: it may be the commit's, and no
-//! call on the WAL file follows it. So the file sees the same
-//! bytes in the same order relative to every other operation (a read, a sync, a truncate,
-//! a lock, closing), and a frame is whole before the commit that makes it visible (SQLite
-//! updates the WAL index after it has written the frames).
+//! header ends: the frame's page, which SQLite writes right after it, while it holds the
+//! WAL's write lock and before it updates the WAL index. Anything else done to the WAL
+//! file first writes the held header as it was. A header rewritten in place (SQLite
+//! recomputes a transaction's checksums when it wrote a page twice, and writes headers
+//! alone) goes through at once: it may be the commit's, and no call on the WAL file
+//! follows it. So a frame is whole in the file before the commit that makes it visible.
 //!
 //! Every other file, and every other method, is passed to the `unix` VFS as it is.
 
@@ -260,15 +257,16 @@ unsafe extern "C" fn write(
             return rc;
         }
     }
-    if size == FRAME_HEADER && offset + i64::from(len) < f.end {
-        REWRITTEN.fetch_add(1, Ordering::Relaxed);
-    }
-    if size == FRAME_HEADER && offset + i64::from(len) == f.end {
-        let mut header = [0u8; FRAME_HEADER];
-        // SAFETY: as above.
-        header.copy_from_slice(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) });
-        f.held = Some((offset, header));
-        return ffi::SQLITE_OK;
+    if size == FRAME_HEADER {
+        if offset + i64::from(len) < f.end {
+            REWRITTEN.fetch_add(1, Ordering::Relaxed);
+        } else {
+            let mut header = [0u8; FRAME_HEADER];
+            // SAFETY: as above.
+            header.copy_from_slice(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) });
+            f.held = Some((offset, header));
+            return ffi::SQLITE_OK;
+        }
     }
     f.write_through(data, size, offset)
 }
