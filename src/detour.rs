@@ -396,7 +396,13 @@ pub async fn start(
         }
     };
     // The inserts go to the database here, in one round trip: a state used before fails them.
-    match app.store().run(tx).await {
+    // A prompt's redirect shows nothing of them: it leaves before they are on disk, and its
+    // page waits for that (`load_bound`). A return carries outcomes: it waits.
+    let ran = match &next {
+        Next::Prompt(prompt_id) => app.store().run_unsynced(tx, prompt_id).await,
+        Next::Return(_) => app.store().run(tx).await,
+    };
+    match ran {
         Err(StoreError::Conflict) => return Err(FlowError::StateReused),
         other => other?,
     }
@@ -595,6 +601,7 @@ fn sign_return(app: &AppState, to: ReturnTo<'_>, result: &Value) -> Result<Retur
 }
 
 async fn load_bound(
+    app: &AppState,
     reads: &mut Reads<'_>,
     prompt_id: &str,
     client: &Client,
@@ -602,6 +609,10 @@ async fn load_bound(
     if prompt_id.len() != 32 || !prompt_id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(FlowError::NotFound);
     }
+    // A prompt is shown or answered only once it is on disk (its detour's redirect left
+    // before that, `start`): the wait is for its own batch, most often synced already, and
+    // comes before a pooled connection is checked out.
+    app.store().synced(prompt_id).await?;
     let row = reads.prompt(prompt_id).await?.ok_or(FlowError::NotFound)?;
     if !same(&row.browser_hash, &client.browser_hash()) {
         return Err(FlowError::WrongBrowser);
@@ -713,7 +724,7 @@ async fn expire(app: &AppState, row: &PromptRow, client: &Client) -> FlowError {
 /// What the prompt's page shows now.
 pub async fn show(app: &AppState, prompt_id: &str, client: &Client) -> Result<Shown, FlowError> {
     let mut reads = Reads::new(app.store());
-    let row = load_bound(&mut reads, prompt_id, client).await?;
+    let row = load_bound(app, &mut reads, prompt_id, client).await?;
     match row.status.as_str() {
         "pending" if millis(now()) > row.expires_at => Err(expire(app, &row, client).await),
         "pending" => {
@@ -812,7 +823,7 @@ pub async fn submit(
     pairs: &[(String, String)],
 ) -> Result<Submitted, FlowError> {
     let mut reads = Reads::new(app.store());
-    let row = load_bound(&mut reads, prompt_id, client).await?;
+    let row = load_bound(app, &mut reads, prompt_id, client).await?;
     let csrf = pairs
         .iter()
         .find(|(k, _)| k == CSRF_FIELD)

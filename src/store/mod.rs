@@ -86,6 +86,40 @@ pub struct Store {
     readers: Option<Arc<Readers>>,
     /// Stops the checkpoint task when the last clone of the store is dropped.
     _checkpointer: Arc<Checkpointer>,
+    /// What [`Store::run_unsynced`] wrote and is not on disk yet.
+    unsynced: Arc<Unsynced>,
+}
+
+/// Keys of writes committed but maybe not yet on disk, each with its batch's number
+/// ([`Writer::run_unsynced`]), oldest first. Those whose batch is on disk are dropped as
+/// new ones come, so it holds about a sync's worth of writes.
+#[derive(Debug, Default)]
+struct Unsynced(std::sync::Mutex<std::collections::VecDeque<(u64, Box<str>)>>);
+
+impl Unsynced {
+    fn add(&self, number: u64, key: &str, synced: u64) {
+        let mut keys = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while keys.front().is_some_and(|(n, _)| *n <= synced) {
+            keys.pop_front();
+        }
+        keys.push_back((number, key.into()));
+    }
+
+    /// The batch that wrote `key`, if it may not be on disk yet. Looked for from the newest:
+    /// a key is asked for a moment after it was added.
+    fn batch(&self, key: &str) -> Option<u64> {
+        let keys = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        keys.iter()
+            .rev()
+            .find(|(_, k)| &**k == key)
+            .map(|(n, _)| *n)
+    }
 }
 
 /// How often the WAL is checkpointed. Each checkpoint writes the pages changed since the
@@ -280,6 +314,7 @@ impl Store {
             writer,
             readers,
             _checkpointer: checkpointer,
+            unsynced: Arc::default(),
         })
     }
 
@@ -323,11 +358,30 @@ impl Store {
         Ok(self.writer.run(writes).await?)
     }
 
+    /// Runs statements prepared beforehand as one write transaction, and returns once they
+    /// are committed (visible to every connection), maybe a moment before they are on disk:
+    /// for writes of which the response shows nothing (a redirect). What then shows or acts
+    /// on them waits with [`Store::synced`] and `key`, which names them.
+    pub async fn run_unsynced(&self, writes: Writes, key: &str) -> Result<(), StoreError> {
+        let number = self.writer.run_unsynced(writes).await?;
+        self.unsynced.add(number, key, self.writer.synced_through());
+        Ok(())
+    }
+
+    /// Returns once what [`Store::run_unsynced`] wrote under `key` is on disk: at once if it
+    /// is, or if nothing was written under `key`.
+    pub async fn synced(&self, key: &str) -> Result<(), StoreError> {
+        match self.unsynced.batch(key) {
+            Some(number) => Ok(self.writer.synced(number).await?),
+            None => Ok(()),
+        }
+    }
+
     /// Returns once every write committed so far is on disk: a request that acts on a row
     /// another request wrote (a second POST of an answered prompt) waits here first, since
     /// that row is visible from its commit on, a moment before its sync.
     pub async fn durable(&self) -> Result<(), StoreError> {
-        Ok(self.writer.begin().await?.commit().await?)
+        Ok(self.writer.durable().await?)
     }
 
     /// Whether the database answers.
@@ -339,6 +393,54 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Writes run unsynced are named by their key until their batch is on disk, and
+    /// `synced` waits for that batch only: an unknown key (or one long on disk) waits for
+    /// nothing.
+    #[tokio::test]
+    async fn unsynced_writes_are_named_until_their_batch_is_on_disk() {
+        let unsynced = Unsynced::default();
+        unsynced.add(3, "a", 0);
+        unsynced.add(4, "b", 0);
+        assert_eq!(unsynced.batch("a"), Some(3));
+        assert_eq!(unsynced.batch("c"), None);
+        unsynced.add(5, "c", 3);
+        assert_eq!(
+            unsynced.batch("a"),
+            None,
+            "batch 3 is on disk: its key is dropped"
+        );
+        assert_eq!(
+            (unsynced.batch("b"), unsynced.batch("c")),
+            (Some(4), Some(5))
+        );
+
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let store = Store::connect(&url).await.expect("a store");
+        let mut w = Writes::default();
+        w.defer("UPDATE prompts SET ip = NULL WHERE id = ?")
+            .bind("none");
+        store.run_unsynced(w, "k").await.expect("committed");
+        let number = store
+            .unsynced
+            .batch("k")
+            .expect("named until it is on disk");
+        let wait = Duration::from_secs(5);
+        tokio::time::timeout(wait, store.synced("k"))
+            .await
+            .expect("the sync comes")
+            .expect("on disk");
+        assert!(store.writer.synced_through() >= number);
+        tokio::time::timeout(wait, store.synced("never written"))
+            .await
+            .expect("nothing to wait for")
+            .expect("nothing to fail");
+        tokio::time::timeout(wait, store.durable())
+            .await
+            .expect("nothing in flight")
+            .expect("on disk");
+    }
 
     /// The SQLite build and connection settings the write path's cost depends on: without
     /// them every malloc and page-cache fetch takes a global mutex, and the savepoint journal

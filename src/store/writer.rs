@@ -35,7 +35,7 @@
 //! the writer's turn would wait with it, and every writer queued behind.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use sqlx::sqlite::{LockedSqliteHandle, SqliteArguments, SqliteRow};
 use sqlx::{Arguments, AssertSqlSafe, SqliteConnection};
@@ -65,8 +65,10 @@ struct State {
     open: bool,
     /// A write transaction ended uncommitted: its savepoint is undone before anything else.
     abandoned: bool,
-    /// Transactions released into the open batch, waiting for its commit.
+    /// Transactions released into the open batch, waiting for its commit to be durable.
     waiters: Vec<Waiter>,
+    /// Jobs in the open batch whose callers wait only for its commit ([`Writer::run_unsynced`]).
+    visible: Vec<Waiter>,
     /// Transactions that took their turn in the open batch, failed ones included: what
     /// [`MAX_BATCH`] counts, so a stream of failing jobs cannot keep the batch (and the
     /// writers queued for it) waiting.
@@ -74,6 +76,47 @@ struct State {
     /// Makes committed batches durable, when the writer commits without waiting for the
     /// disk (a database file; see [`Syncer`]).
     syncer: Option<Syncer>,
+    /// The batches' numbers, and how far they are durable.
+    progress: Arc<Progress>,
+}
+
+/// How far the batches are durable. Each batch that commits transactions takes the next
+/// number just before its COMMIT, so a row another connection can see belongs to a batch
+/// numbered at most `committing` (read after the row). `synced` holds the number of the
+/// last batch that is on disk (or whose commit failed, leaving nothing to sync), moved on
+/// in order by the syncer, or by the writer when the commit itself syncs.
+#[derive(Debug)]
+struct Progress {
+    committing: AtomicU64,
+    synced: tokio::sync::watch::Sender<Synced>,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            committing: AtomicU64::new(0),
+            synced: tokio::sync::watch::Sender::new(Synced::default()),
+        }
+    }
+}
+
+/// The last batch on disk, and why none will be after it.
+#[derive(Debug, Clone, Default)]
+struct Synced {
+    through: u64,
+    failed: Option<String>,
+}
+
+impl Progress {
+    /// Moves `synced` on to `number`, or records why it stops.
+    fn synced(&self, number: u64, result: &Result<(), String>) {
+        self.synced.send_modify(|synced| match result {
+            Ok(()) => synced.through = synced.through.max(number),
+            Err(e) => {
+                synced.failed.get_or_insert_with(|| e.clone());
+            }
+        });
+    }
 }
 
 /// Durability off the writer's path: the writer commits without waiting for the disk
@@ -98,14 +141,20 @@ struct State {
 /// process is restarted and SQLite recovers the WAL.
 #[derive(Debug, Clone)]
 struct Syncer {
-    batches: std::sync::mpsc::Sender<(Vec<Waiter>, std::time::Instant)>,
+    batches: std::sync::mpsc::Sender<Committed>,
+    progress: Arc<Progress>,
 }
+
+/// A batch handed to the syncer: who waits for it, when its COMMIT began, its number, and
+/// whether it committed (a failed one only moves the numbers on, in order).
+type Committed = (Vec<Waiter>, std::time::Instant, u64, bool);
 
 impl Syncer {
     /// Starts the syncing thread for the WAL file at `wal`; it ends when the last writer
     /// is dropped.
-    fn start(wal: std::path::PathBuf) -> std::io::Result<Syncer> {
-        let (batches, committed) = std::sync::mpsc::channel::<(Vec<Waiter>, std::time::Instant)>();
+    fn start(wal: std::path::PathBuf, progress: Arc<Progress>) -> std::io::Result<Syncer> {
+        let (batches, committed) = std::sync::mpsc::channel::<Committed>();
+        let told = Arc::clone(&progress);
         std::thread::Builder::new()
             .name("interlude-sync".into())
             .spawn(move || {
@@ -114,8 +163,10 @@ impl Syncer {
                 while let Ok(first) = committed.recv() {
                     let mut waiting = vec![first];
                     waiting.extend(committed.try_iter());
+                    let last = waiting.iter().map(|batch| batch.2).max().unwrap_or(0);
                     let result = match &failed {
                         Some(e) => Err(e.clone()),
+                        None if !waiting.iter().any(|batch| batch.3) => Ok(()),
                         None => sync_file(&wal, &mut file).map_err(|e| {
                             let e = format!(
                                 "the fsync of the WAL ({}) failed: {e}; writes are refused \
@@ -127,24 +178,36 @@ impl Syncer {
                             e
                         }),
                     };
-                    for (waiters, started) in waiting {
+                    told.synced(last, &result);
+                    for (waiters, started, number, _) in waiting {
                         metrics::histogram!("interlude_store_commit_seconds")
                             .record(started.elapsed().as_secs_f64());
                         for waiter in waiters {
-                            let _ = waiter.send(result.clone().map_err(not_durable));
+                            let _ =
+                                waiter.send(result.clone().map(|()| number).map_err(not_durable));
                         }
                     }
                 }
             })?;
-        Ok(Syncer { batches })
+        Ok(Syncer { batches, progress })
     }
 
-    /// Tells `waiters` once the batch they were committed in is on disk.
-    fn sync(&self, waiters: Vec<Waiter>, started: std::time::Instant) {
-        if let Err(std::sync::mpsc::SendError((waiters, _))) = self.batches.send((waiters, started))
+    /// Tells `waiters` once batch `number` (which they were committed in, if `committed`)
+    /// is on disk.
+    fn sync(
+        &self,
+        waiters: Vec<Waiter>,
+        started: std::time::Instant,
+        number: u64,
+        committed: bool,
+    ) {
+        if let Err(std::sync::mpsc::SendError((waiters, ..))) =
+            self.batches.send((waiters, started, number, committed))
         {
+            let stopped = "the syncing thread stopped".to_owned();
+            self.progress.synced(number, &Err(stopped.clone()));
             for waiter in waiters {
-                let _ = waiter.send(Err(not_durable("the syncing thread stopped".into())));
+                let _ = waiter.send(Err(not_durable(stopped.clone())));
             }
         }
     }
@@ -214,13 +277,15 @@ impl Here {
     }
 }
 
-/// Told how the batch holding a transaction ended.
-type Waiter = oneshot::Sender<Result<(), sqlx::Error>>;
+/// Told how the batch holding a transaction ended, and its number.
+type Waiter = oneshot::Sender<Result<u64, sqlx::Error>>;
 
-/// A write transaction prepared whole, and who waits for its commit.
+/// A write transaction prepared whole, and who waits for its commit (to be durable, unless
+/// `unsynced`).
 struct Job {
     writes: Pending,
     done: Waiter,
+    unsynced: bool,
 }
 
 /// The writer of a store; cheap to clone.
@@ -233,6 +298,8 @@ pub struct Writer {
     jobs: tokio::sync::mpsc::UnboundedSender<Job>,
     /// The writer's runtime.
     runtime: Arc<WriterRuntime>,
+    /// The batches' numbers, and how far they are durable.
+    progress: Arc<Progress>,
 }
 
 /// A single-threaded runtime on a thread of its own, stopped when the last writer is dropped.
@@ -267,8 +334,8 @@ async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), sqlx
 
 impl State {
     /// Tells every transaction waiting on the batch how it ended.
-    fn notify(&mut self, result: &Result<(), String>) {
-        for waiter in self.waiters.drain(..) {
+    fn notify(&mut self, result: &Result<u64, String>) {
+        for waiter in self.waiters.drain(..).chain(self.visible.drain(..)) {
             let _ = waiter.send(result.clone().map_err(not_committed));
         }
     }
@@ -284,27 +351,46 @@ impl State {
         true
     }
 
-    /// What ends a closing batch: nothing to keep is rolled back.
-    fn ending(&self) -> &'static str {
-        if self.waiters.is_empty() {
-            "ROLLBACK"
+    /// What ends a closing batch, and its number: nothing to keep is rolled back (and
+    /// takes no number, 0).
+    fn ending(&self) -> (&'static str, u64) {
+        if self.waiters.is_empty() && self.visible.is_empty() {
+            ("ROLLBACK", 0)
         } else {
-            "COMMIT"
+            (
+                "COMMIT",
+                self.progress.committing.fetch_add(1, Ordering::SeqCst) + 1,
+            )
         }
     }
 
-    /// Records how the batch's commit went and tells its transactions, once it is durable.
-    fn settled(&mut self, result: Result<(), String>, started: std::time::Instant) {
-        if self.waiters.is_empty() {
+    /// Records how batch `number`'s commit went and tells its transactions: those that wait
+    /// only for the commit now, the others once it is durable.
+    fn settled(&mut self, result: Result<(), String>, started: std::time::Instant, number: u64) {
+        let joined = self.waiters.len() + self.visible.len();
+        if joined == 0 {
             return;
         }
-        metrics::histogram!("interlude_store_batch_transactions").record(self.waiters.len() as f64);
+        metrics::histogram!("interlude_store_batch_transactions").record(joined as f64);
         match (&result, &self.syncer) {
-            (Ok(()), Some(syncer)) => syncer.sync(std::mem::take(&mut self.waiters), started),
-            _ => {
+            (Ok(()), Some(syncer)) => {
+                for waiter in self.visible.drain(..) {
+                    let _ = waiter.send(Ok(number));
+                }
+                syncer.sync(std::mem::take(&mut self.waiters), started, number, true);
+            }
+            (Err(e), Some(syncer)) => {
+                for waiter in self.waiters.drain(..).chain(self.visible.drain(..)) {
+                    let _ = waiter.send(Err(not_committed(e.clone())));
+                }
+                syncer.sync(Vec::new(), started, number, false);
+            }
+            (_, None) => {
                 metrics::histogram!("interlude_store_commit_seconds")
                     .record(started.elapsed().as_secs_f64());
-                self.notify(&result);
+                self.notify(&result.clone().map(|()| number));
+                // The commit synced as it returned, or failed and left nothing to sync.
+                self.progress.synced(number, &Ok(()));
             }
         }
     }
@@ -369,13 +455,14 @@ impl Batch {
             return;
         }
         let started = std::time::Instant::now();
-        let result = exec(&mut self.conn, self.state.ending()).await;
+        let (ending, number) = self.state.ending();
+        let result = exec(&mut self.conn, ending).await;
         if result.is_err() {
             // A COMMIT that failed may leave the transaction open.
             let _ = exec(&mut self.conn, "ROLLBACK").await;
         }
         self.state
-            .settled(result.map_err(|e| e.to_string()), started);
+            .settled(result.map_err(|e| e.to_string()), started, number);
     }
 
     /// Runs `jobs`, and those that arrive meanwhile, on this thread through the
@@ -420,11 +507,12 @@ impl Batch {
         }
         if state.closing(queued) {
             let started = std::time::Instant::now();
-            let result = exec_here(db, state.ending());
+            let (ending, number) = state.ending();
+            let result = exec_here(db, ending);
             if result.is_err() && !db.is_autocommit() {
                 let _ = exec_here(db, "ROLLBACK");
             }
-            state.settled(result.map_err(|e| e.to_string()), started);
+            state.settled(result.map_err(|e| e.to_string()), started, number);
         }
     }
 }
@@ -461,6 +549,7 @@ impl State {
             .and_then(|()| job.writes.run_here(db))
             .and_then(|()| exec_here(db, "RELEASE write_tx"));
         match ran {
+            Ok(()) if job.unsynced => self.visible.push(job.done),
             Ok(()) => self.waiters.push(job.done),
             Err(e) => {
                 self.abandoned = true;
@@ -596,19 +685,24 @@ impl Writer {
     /// syncs as `conn` is set to.
     pub fn new(conn: SqliteConnection, wal: Option<std::path::PathBuf>) -> std::io::Result<Writer> {
         let (jobs, queue) = tokio::sync::mpsc::unbounded_channel();
-        let syncer = wal.map(Syncer::start).transpose()?;
+        let progress = Arc::new(Progress::default());
+        let syncer = wal
+            .map(|wal| Syncer::start(wal, Arc::clone(&progress)))
+            .transpose()?;
         let writer = Writer {
             batch: Arc::new(Mutex::new(Batch {
                 here: None,
                 conn,
                 state: State {
                     syncer,
+                    progress: Arc::clone(&progress),
                     ..State::default()
                 },
             })),
             queued: Arc::new(AtomicUsize::new(0)),
             jobs,
             runtime: Arc::new(WriterRuntime::start()?),
+            progress,
         };
         // The loop holds no sender, so it ends when the last writer is dropped.
         let looping = Writer {
@@ -653,17 +747,54 @@ impl Writer {
     /// Runs `writes` as one write transaction (queued as a job, sent with the jobs waiting
     /// beside it); returns once it is durably committed.
     pub async fn run(&self, writes: Writes) -> Result<(), sqlx::Error> {
+        self.queue(writes, false).await.map(|_| ())
+    }
+
+    /// Runs `writes` as [`Writer::run`] does, but returns as soon as they are committed
+    /// (visible to every connection), maybe a moment before they are on disk, with the
+    /// number of their batch: [`Writer::synced`] waits for it.
+    pub async fn run_unsynced(&self, writes: Writes) -> Result<u64, sqlx::Error> {
+        self.queue(writes, true).await
+    }
+
+    async fn queue(&self, writes: Writes, unsynced: bool) -> Result<u64, sqlx::Error> {
         if writes.0.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let (done, committed) = oneshot::channel();
         self.jobs
             .send(Job {
                 writes: writes.0,
                 done,
+                unsynced,
             })
             .map_err(|_| stopped())?;
         committed.await.map_err(|_| stopped())?
+    }
+
+    /// The number of the last batch on disk.
+    pub fn synced_through(&self) -> u64 {
+        self.progress.synced.borrow().through
+    }
+
+    /// Returns once batch `number` is on disk (at once if it is).
+    pub async fn synced(&self, number: u64) -> Result<(), sqlx::Error> {
+        let mut synced = self.progress.synced.subscribe();
+        let reached = synced
+            .wait_for(|s| s.through >= number || s.failed.is_some())
+            .await
+            .map_err(|_| stopped())?;
+        match &reached.failed {
+            Some(e) if reached.through < number => Err(not_durable(e.clone())),
+            _ => Ok(()),
+        }
+    }
+
+    /// Returns once every batch committed so far is on disk, with no turn at the writer:
+    /// for a request that acts on a row another request wrote (visible from its commit on).
+    pub async fn durable(&self) -> Result<(), sqlx::Error> {
+        self.synced(self.progress.committing.load(Ordering::SeqCst))
+            .await
     }
 
     /// Undoes a transaction whose statement failed, settles the batch, and hands back the error.
@@ -1022,7 +1153,7 @@ impl WriteTx {
             // The turn passes on: writers queued behind join this batch (or commit it).
         });
         let committed = released.await.map_err(|_| stopped())??;
-        committed.await.map_err(|_| stopped())?
+        committed.await.map_err(|_| stopped())?.map(|_| ())
     }
 
     /// Rolls back.
@@ -1146,6 +1277,95 @@ mod tests {
             "the WAL started over: {after} frames after the checkpoint, {before} bytes before"
         );
         assert_eq!(keys(&mut reader).await.len(), 201, "nothing lost");
+    }
+
+    /// An unsynced run returns at its commit, before the sync, with its batch's number;
+    /// `synced` and `durable` wait for that sync, and fail when it fails.
+    #[tokio::test]
+    async fn an_unsynced_run_returns_at_its_commit_and_synced_waits_for_the_disk() {
+        let (dir, _writer, mut reader) = setup().await;
+        let options = SqliteConnectOptions::from_str(&format!(
+            "sqlite://{}",
+            dir.path().join("w.db").display()
+        ))
+        .expect("a database URL")
+        .synchronous(SqliteSynchronous::Normal);
+        let slow = Duration::from_millis(200);
+
+        // A WAL that syncs: the number is on disk once `synced` returns.
+        let synced = Writer::new(
+            options.connect().await.expect("a writer"),
+            Some(dir.path().join("w.db-wal")),
+        )
+        .expect("a writer");
+        let mut w = Writes::default();
+        w.defer("INSERT INTO t (k) VALUES (?)").bind("first");
+        let first = synced.run_unsynced(w).await.expect("committed");
+        assert!(first >= 1, "a committed batch has a number: {first}");
+        tokio::time::timeout(slow, synced.synced(first))
+            .await
+            .expect("the sync comes")
+            .expect("on disk");
+        assert!(synced.synced_through() >= first);
+        assert_eq!(
+            synced
+                .run_unsynced(Writes::default())
+                .await
+                .expect("nothing"),
+            0
+        );
+
+        // The syncer's WAL is a FIFO, whose open blocks until the test opens its other end:
+        // the sync does not come meanwhile, and then fails (a FIFO cannot be synced).
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+        let held = Writer::new(
+            options.connect().await.expect("a writer"),
+            Some(fifo.clone()),
+        )
+        .expect("a writer");
+        let mut w = Writes::default();
+        w.defer("INSERT INTO t (k) VALUES (?)").bind("unsynced");
+        let number = tokio::time::timeout(slow, held.run_unsynced(w))
+            .await
+            .expect("returns before the sync")
+            .expect("committed");
+        assert_eq!(
+            keys(&mut reader).await,
+            ["first", "unsynced"],
+            "visible at once"
+        );
+        assert!(
+            tokio::time::timeout(slow, held.synced(number))
+                .await
+                .is_err(),
+            "synced waits for the sync"
+        );
+        assert!(
+            tokio::time::timeout(slow, held.durable()).await.is_err(),
+            "durable waits for it too"
+        );
+        assert!(held.synced_through() < number);
+        let waiting = tokio::spawn({
+            let held = held.clone();
+            async move { held.synced(number).await }
+        });
+        let _other_end = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&fifo)
+            .expect("the FIFO's other end");
+        let e = tokio::time::timeout(slow * 10, waiting)
+            .await
+            .expect("told when the sync fails")
+            .expect("the task ran")
+            .expect_err("a failed sync is not on disk");
+        assert!(e.to_string().contains("could not be made durable"), "{e}");
+        let e = held.durable().await.expect_err("nor is anything after it");
+        assert!(e.to_string().contains("fsync"), "{e}");
     }
 
     /// With a syncer, a commit returns once the WAL is synced, and a sync that fails is
