@@ -91,8 +91,9 @@ pub struct Store {
 }
 
 /// Keys of writes committed but maybe not yet on disk, each with its batch's number
-/// ([`Writer::run_unsynced`]), oldest first. Those whose batch is on disk are dropped as
-/// new ones come, so it holds about a sync's worth of writes.
+/// ([`Writer::run_unsynced`]), in the order they were added (about the batches' order).
+/// Those whose batch is on disk are dropped from the front as new ones come, so it holds
+/// about a sync's worth of writes (a failed sync refuses new ones: nothing to hold).
 #[derive(Debug, Default)]
 struct Unsynced(std::sync::Mutex<std::collections::VecDeque<(u64, Box<str>)>>);
 
@@ -380,8 +381,10 @@ impl Store {
     /// Returns once every write committed so far is on disk: a request that acts on a row
     /// another request wrote (a second POST of an answered prompt) waits here first, since
     /// that row is visible from its commit on, a moment before its sync.
+    /// It joins the batch (as an empty transaction), so it also covers a row seen in the
+    /// batch still open, through the writer (another answer found by a write that failed).
     pub async fn durable(&self) -> Result<(), StoreError> {
-        Ok(self.writer.durable().await?)
+        Ok(self.writer.begin().await?.commit().await?)
     }
 
     /// Whether the database answers.
@@ -438,8 +441,56 @@ mod tests {
             .expect("nothing to fail");
         tokio::time::timeout(wait, store.durable())
             .await
-            .expect("nothing in flight")
+            .expect("an empty commit")
             .expect("on disk");
+    }
+
+    /// A row seen through the writer, in the batch still open (another transaction's,
+    /// committed once the writers queued behind it are done), is not on disk before that
+    /// batch is: `durable` joins the batch, and returns only after its sync.
+    #[tokio::test]
+    async fn durable_covers_a_row_seen_in_the_open_batch() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let store = Store::connect(&url).await.expect("a store");
+        sqlx::query("CREATE TABLE t (k TEXT NOT NULL)")
+            .execute(store.pool())
+            .await
+            .expect("a table");
+        let mut a = store.write().await.expect("begin");
+        a.defer("INSERT INTO t (k) VALUES (?)").bind("x");
+        let queued = |store: &Store| {
+            let store = store.clone();
+            tokio::spawn(async move { store.write().await })
+        };
+        let c = queued(&store);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let a_commit = tokio::spawn(async move { a.commit().await });
+        let mut c = c.await.expect("the task ran").expect("begin");
+        let d = queued(&store);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let rows = c.fetch_with("SELECT k FROM t", |q| q).await.expect("read");
+        assert_eq!(rows.len(), 1, "C sees A's row in the open batch");
+        c.rollback().await.expect("rollback");
+        let durable = tokio::spawn({
+            let store = store.clone();
+            async move { store.durable().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!durable.is_finished(), "it waits for the batch, behind D");
+        d.await
+            .expect("the task ran")
+            .expect("begin")
+            .rollback()
+            .await
+            .expect("rollback");
+        durable.await.expect("the task ran").expect("durable");
+        assert!(a_commit.is_finished(), "A's batch is committed and synced");
+        let seen: Vec<String> = sqlx::query_scalar("SELECT k FROM t")
+            .fetch_all(store.pool())
+            .await
+            .expect("rows");
+        assert_eq!(seen, ["x"]);
     }
 
     /// The SQLite build and connection settings the write path's cost depends on: without

@@ -158,6 +158,8 @@ impl Syncer {
         std::thread::Builder::new()
             .name("interlude-sync".into())
             .spawn(move || {
+                // However the thread ends, nobody waits for a sync that will not come.
+                let _stopped = Stopped(Arc::clone(&told));
                 let mut file: Option<std::fs::File> = None;
                 let mut failed: Option<String> = None;
                 while let Ok(first) = committed.recv() {
@@ -210,6 +212,16 @@ impl Syncer {
                 let _ = waiter.send(Err(not_durable(stopped.clone())));
             }
         }
+    }
+}
+
+/// Marks the syncer as stopped when its thread ends (or unwinds).
+struct Stopped(Arc<Progress>);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        self.0
+            .synced(u64::MAX, &Err("the syncing thread stopped".into()));
     }
 }
 
@@ -374,8 +386,13 @@ impl State {
         metrics::histogram!("interlude_store_batch_transactions").record(joined as f64);
         match (&result, &self.syncer) {
             (Ok(()), Some(syncer)) => {
+                // After a failed sync nothing is reported done, not even a commit alone.
+                let failed = self.progress.synced.borrow().failed.clone();
                 for waiter in self.visible.drain(..) {
-                    let _ = waiter.send(Ok(number));
+                    let _ = waiter.send(match &failed {
+                        Some(e) => Err(not_durable(e.clone())),
+                        None => Ok(number),
+                    });
                 }
                 syncer.sync(std::mem::take(&mut self.waiters), started, number, true);
             }
@@ -788,13 +805,6 @@ impl Writer {
             Some(e) if reached.through < number => Err(not_durable(e.clone())),
             _ => Ok(()),
         }
-    }
-
-    /// Returns once every batch committed so far is on disk, with no turn at the writer:
-    /// for a request that acts on a row another request wrote (visible from its commit on).
-    pub async fn durable(&self) -> Result<(), sqlx::Error> {
-        self.synced(self.progress.committing.load(Ordering::SeqCst))
-            .await
     }
 
     /// Undoes a transaction whose statement failed, settles the batch, and hands back the error.
@@ -1345,10 +1355,6 @@ mod tests {
                 .is_err(),
             "synced waits for the sync"
         );
-        assert!(
-            tokio::time::timeout(slow, held.durable()).await.is_err(),
-            "durable waits for it too"
-        );
         assert!(held.synced_through() < number);
         let waiting = tokio::spawn({
             let held = held.clone();
@@ -1364,7 +1370,12 @@ mod tests {
             .expect("the task ran")
             .expect_err("a failed sync is not on disk");
         assert!(e.to_string().contains("could not be made durable"), "{e}");
-        let e = held.durable().await.expect_err("nor is anything after it");
+        let mut w = Writes::default();
+        w.defer("INSERT INTO t (k) VALUES (?)").bind("after");
+        let e = held
+            .run_unsynced(w)
+            .await
+            .expect_err("after a failed sync, not even a commit is reported done");
         assert!(e.to_string().contains("fsync"), "{e}");
     }
 
