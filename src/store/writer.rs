@@ -1219,6 +1219,14 @@ mod tests {
         (dir, writer, reader)
     }
 
+    /// Options for a writer on `setup`'s database that commits without syncing, as one with
+    /// a syncer does.
+    fn leaves_sync(dir: &tempfile::TempDir) -> SqliteConnectOptions {
+        SqliteConnectOptions::from_str(&format!("sqlite://{}", dir.path().join("w.db").display()))
+            .expect("a database URL")
+            .synchronous(SqliteSynchronous::Normal)
+    }
+
     async fn keys(reader: &mut SqliteConnection) -> Vec<String> {
         sqlx::query_scalar("SELECT k FROM t ORDER BY k")
             .fetch_all(reader)
@@ -1290,16 +1298,11 @@ mod tests {
     }
 
     /// An unsynced run returns at its commit, before the sync, with its batch's number;
-    /// `synced` and `durable` wait for that sync, and fail when it fails.
+    /// `synced` waits for that sync and fails when it fails, and later runs are refused.
     #[tokio::test]
     async fn an_unsynced_run_returns_at_its_commit_and_synced_waits_for_the_disk() {
         let (dir, _writer, mut reader) = setup().await;
-        let options = SqliteConnectOptions::from_str(&format!(
-            "sqlite://{}",
-            dir.path().join("w.db").display()
-        ))
-        .expect("a database URL")
-        .synchronous(SqliteSynchronous::Normal);
+        let options = leaves_sync(&dir);
         let slow = Duration::from_millis(200);
 
         // A WAL that syncs: the number is on disk once `synced` returns.
@@ -1384,12 +1387,7 @@ mod tests {
     #[tokio::test]
     async fn commits_wait_for_the_syncer_and_a_failed_sync_is_no_success() {
         let (dir, _writer, mut reader) = setup().await;
-        let options = SqliteConnectOptions::from_str(&format!(
-            "sqlite://{}",
-            dir.path().join("w.db").display()
-        ))
-        .expect("a database URL")
-        .synchronous(SqliteSynchronous::Normal);
+        let options = leaves_sync(&dir);
         let wal = dir.path().join("w.db-wal");
         let synced =
             Writer::new(options.connect().await.expect("a writer"), Some(wal)).expect("a writer");
