@@ -20,7 +20,8 @@
 //! connection that every write queues for. Transactions prepared whole beforehand
 //! ([`Writes`], [`Writer::run`]) therefore queue as jobs, and the writer's thread runs the
 //! jobs waiting, their batch's BEGIN and its COMMIT itself, through the connection's own
-//! handle (`Here`), each job in its own savepoint: a job that fails is undone alone. An
+//! handle (`Here`). A job runs without a savepoint of its own, and one that fails is undone
+//! alone all the same: its batch is run again, carefully (`State::replay_here`). An
 //! interactive transaction ([`Writer::begin`], for the few writes that must read first)
 //! sends as few statements as it can: its savepoint opens with its first statements, and
 //! statements whose results are not needed ([`WriteTx::defer`]) wait and go with the next
