@@ -485,9 +485,6 @@ impl Batch {
     /// Opens a batch if none is (the transaction's savepoint opens with its first statement).
     async fn start(&mut self) -> Result<(), sqlx::Error> {
         self.undo_abandoned().await;
-        // An interactive transaction cannot be run again: from here on the batch's jobs
-        // each take a savepoint, so that one failing never needs the batch run again.
-        self.state.careful = true;
         if !self.state.open {
             if exec(&mut self.conn, "BEGIN IMMEDIATE").await.is_err() {
                 // A transaction nobody waits for (none can be, the batch being closed) is
@@ -497,6 +494,9 @@ impl Batch {
             }
             self.state.open = true;
         }
+        // An interactive transaction cannot be run again: from here on the batch's jobs
+        // each take a savepoint, so that one failing never needs the batch run again.
+        self.state.careful = true;
         Ok(())
     }
 
@@ -517,8 +517,8 @@ impl Batch {
     }
 
     /// Runs `jobs`, and those that arrive meanwhile, on this thread through the
-    /// connection's own handle ([`Here`]): the batch's BEGIN, each job in its own savepoint
-    /// (a job that fails is undone alone), and the COMMIT when no other writer waits.
+    /// connection's own handle ([`Here`]): the batch's BEGIN, each job (a job that fails is
+    /// undone alone, see `State::run_job_here`), and the COMMIT when no other writer waits.
     async fn run_here(
         &mut self,
         jobs: &mut Vec<Job>,
@@ -595,12 +595,13 @@ impl State {
 
     /// Runs one job in the open batch. Without a savepoint first: a savepoint copies every
     /// page the job changes into its journal (4.3 % of a login's CPU, docs/benchmark.md),
-    /// and jobs seldom fail. A job that fails is undone alone all the same: a failed
-    /// statement undoes itself, and the job's statements before it are undone by running
-    /// the batch again, carefully ([`State::replay_here`]).
+    /// and jobs seldom fail. A job that fails is undone alone all the same, by running the
+    /// batch again, carefully ([`State::replay_here`]): the batch then holds nothing else
+    /// than jobs it can run again, since until it has a waiter of any other kind (an
+    /// interactive transaction's, a careful job's) its jobs are all kept in `unsaved`.
     fn run_job_here(&mut self, db: &rusqlite::Connection, job: Job) {
         self.joined += 1;
-        if self.careful {
+        if self.careful || !self.waiters.is_empty() || !self.visible.is_empty() {
             return self.run_saved_here(db, job);
         }
         match job.writes.run_here(db) {
@@ -610,10 +611,14 @@ impl State {
     }
 
     /// A job that ran without a savepoint failed, and what it wrote before the failing
-    /// statement cannot be undone alone. The batch holds only such jobs (a careful batch
-    /// runs none), so it is rolled back and begun again, and its jobs run again, each in a
-    /// savepoint of its own, the failed one last: its outcome then stands as it would have
-    /// in the first run, and so does every other's. The rest of the batch stays careful.
+    /// statement (or SQLite, rolling back the whole transaction) cannot be undone alone.
+    /// The batch holds only such jobs (see `run_job_here`), so it is rolled back and begun
+    /// again, and its jobs run again, each in a savepoint of its own, in the same order,
+    /// the failed one last: each is told what it would have been told with a savepoint all
+    /// along. (Two exceptions make a job fail that need not have: another process taking
+    /// the write lock between the ROLLBACK and the BEGIN, which no other process does
+    /// here, and a statement whose result depends on the moment it runs.) The rest of the
+    /// batch stays careful.
     fn replay_here(&mut self, db: &rusqlite::Connection, failed: Job) {
         REPLAYS.fetch_add(1, Ordering::Relaxed);
         self.careful = true;
@@ -630,6 +635,9 @@ impl State {
                 }
             }
         }
+        // A batch lost during the replay (`lost` clears the flag) was begun again for the
+        // jobs after it: they hold waiters, and it stays careful as well.
+        self.careful = true;
     }
 
     /// Runs one job in a savepoint of the open batch; failed, it is undone alone and told.
@@ -1408,6 +1416,77 @@ mod tests {
         assert!(
             replays() >= before + 20,
             "each failing job had its batch run again"
+        );
+    }
+
+    /// A batch lost while it is run again (SQLite rolls the whole transaction back during
+    /// a job's second run) is begun anew for the jobs after it, and stays careful: a later
+    /// job that fails undoes itself alone, and no job is told it committed unless its rows
+    /// are there. Driven on the writer's state directly, with a trigger that rolls back
+    /// the transaction the second time it sees one key.
+    #[test]
+    fn a_batch_lost_during_a_replay_tells_no_one_it_committed() {
+        static CALLS: AtomicUsize = AtomicUsize::new(0);
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let db = rusqlite::Connection::open(dir.path().join("r.db")).expect("a database");
+        db.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (k TEXT NOT NULL UNIQUE);")
+            .expect("a table");
+        db.create_scalar_function(
+            "second_time",
+            0,
+            rusqlite::functions::FunctionFlags::SQLITE_UTF8,
+            |_| Ok(CALLS.fetch_add(1, Ordering::SeqCst) == 1),
+        )
+        .expect("a function");
+        db.execute_batch(
+            "CREATE TRIGGER boom BEFORE INSERT ON t WHEN NEW.k = 'x' AND second_time() \
+             BEGIN SELECT RAISE(ROLLBACK, 'boom'); END;",
+        )
+        .expect("a trigger");
+        let job = |keys: &[&str]| {
+            let mut w = Writes::default();
+            for k in keys {
+                w.defer("INSERT INTO t (k) VALUES (?)").bind(*k);
+            }
+            let (done, told) = oneshot::channel();
+            (
+                Job {
+                    writes: w.0,
+                    done,
+                    unsynced: false,
+                },
+                told,
+            )
+        };
+        let mut state = State::default();
+        let mut told = Vec::new();
+        // `x` fails only when run again, `[a, a]` and `[c, c]` on their second statement.
+        for keys in [&["x"][..], &["b"], &["a", "a"], &["c", "c"]] {
+            let (j, t) = job(keys);
+            state.start_here(&db).expect("begin");
+            state.run_job_here(&db, j);
+            told.push(t);
+        }
+        assert!(state.closing(&AtomicUsize::new(0)));
+        let (ending, number) = state.ending();
+        let result = exec_here(&db, ending).map_err(|e| e.to_string());
+        state.settled(result, std::time::Instant::now(), number);
+        let outcomes: Vec<bool> = told
+            .iter_mut()
+            .map(|t| matches!(t.try_recv(), Ok(Ok(_))))
+            .collect();
+        assert_eq!(outcomes, [false, true, false, false]);
+        let rows: Vec<String> = db
+            .prepare("SELECT k FROM t ORDER BY k")
+            .expect("a query")
+            .query_map([], |r| r.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("keys");
+        assert_eq!(
+            rows,
+            ["b"],
+            "the one job told it committed, and nothing else"
         );
     }
 
