@@ -81,9 +81,6 @@ struct State {
     /// Jobs that ran in the open batch without a savepoint of their own, kept whole until
     /// it ends: should one fail half-way, the batch is run again ([`State::replay_here`]).
     unsaved: Vec<Job>,
-    /// The open batch runs each job in a savepoint of its own: an interactive transaction
-    /// joined it (its writes cannot be run again), or a job failed half-way.
-    careful: bool,
     /// Transactions that took their turn in the open batch, failed ones included: what
     /// [`MAX_BATCH`] counts, so a stream of failing jobs cannot keep the batch (and the
     /// writers queued for it) waiting.
@@ -377,7 +374,6 @@ impl State {
         }
         self.open = false;
         self.joined = 0;
-        self.careful = false;
         true
     }
 
@@ -427,10 +423,9 @@ impl State {
                 syncer.sync(std::mem::take(&mut self.waiters), started, number, true);
             }
             (Err(e), Some(syncer)) => {
-                for waiter in self.waiters.drain(..).chain(self.visible.drain(..)) {
-                    let _ = waiter.send(Err(not_committed(e.clone())));
-                }
+                // The numbers move on in order; the batch's transactions are told now.
                 syncer.sync(Vec::new(), started, number, false);
+                self.notify(&Err(e.clone()));
             }
             (_, None) => {
                 metrics::histogram!("interlude_store_commit_seconds")
@@ -446,7 +441,6 @@ impl State {
     fn lost(&mut self) {
         self.open = false;
         self.joined = 0;
-        self.careful = false;
         self.notify(&Err("the batch transaction was rolled back".into()));
     }
 }
@@ -494,9 +488,6 @@ impl Batch {
             }
             self.state.open = true;
         }
-        // An interactive transaction cannot be run again: from here on the batch's jobs
-        // each take a savepoint, so that one failing never needs the batch run again.
-        self.state.careful = true;
         Ok(())
     }
 
@@ -597,11 +588,14 @@ impl State {
     /// page the job changes into its journal (4.3 % of a login's CPU, docs/benchmark.md),
     /// and jobs seldom fail. A job that fails is undone alone all the same, by running the
     /// batch again, carefully ([`State::replay_here`]): the batch then holds nothing else
-    /// than jobs it can run again, since until it has a waiter of any other kind (an
-    /// interactive transaction's, a careful job's) its jobs are all kept in `unsaved`.
+    /// than jobs it can run again, since a job runs unsaved only while the batch has no
+    /// waiter of any other kind. Once it has one (an interactive transaction committed into
+    /// it, which cannot be run again, or a job run again after a failure), its jobs each
+    /// take a savepoint. (An interactive transaction holds the writer's turn from its first
+    /// statement to its end, so no job runs beside its uncommitted writes.)
     fn run_job_here(&mut self, db: &rusqlite::Connection, job: Job) {
         self.joined += 1;
-        if self.careful || !self.waiters.is_empty() || !self.visible.is_empty() {
+        if !self.waiters.is_empty() || !self.visible.is_empty() {
             return self.run_saved_here(db, job);
         }
         match job.writes.run_here(db) {
@@ -617,11 +611,11 @@ impl State {
     /// the failed one last: each is told what it would have been told with a savepoint all
     /// along. (Two exceptions make a job fail that need not have: another process taking
     /// the write lock between the ROLLBACK and the BEGIN, which no other process does
-    /// here, and a statement whose result depends on the moment it runs.) The rest of the
-    /// batch stays careful.
+    /// here, and a statement whose result depends on the moment it runs.) The jobs run
+    /// again are waiters of the batch, so the rest of it takes savepoints too; should none
+    /// of them have succeeded, the batch holds nothing to lose and may run unsaved again.
     fn replay_here(&mut self, db: &rusqlite::Connection, failed: Job) {
         REPLAYS.fetch_add(1, Ordering::Relaxed);
-        self.careful = true;
         if !db.is_autocommit() {
             let _ = exec_here(db, "ROLLBACK");
         }
@@ -635,9 +629,6 @@ impl State {
                 }
             }
         }
-        // A batch lost during the replay (`lost` clears the flag) was begun again for the
-        // jobs after it: they hold waiters, and it stays careful as well.
-        self.careful = true;
     }
 
     /// Runs one job in a savepoint of the open batch; failed, it is undone alone and told.
@@ -1420,9 +1411,9 @@ mod tests {
     }
 
     /// A batch lost while it is run again (SQLite rolls the whole transaction back during
-    /// a job's second run) is begun anew for the jobs after it, and stays careful: a later
-    /// job that fails undoes itself alone, and no job is told it committed unless its rows
-    /// are there. Driven on the writer's state directly, with a trigger that rolls back
+    /// a job's second run) is begun anew for the jobs after it, whose waiters make later
+    /// jobs take savepoints: a later job that fails undoes itself alone, and no job is told
+    /// it committed unless its rows are there. Driven on the writer's state directly, with a trigger that rolls back
     /// the transaction the second time it sees one key.
     #[test]
     fn a_batch_lost_during_a_replay_tells_no_one_it_committed() {
