@@ -381,3 +381,34 @@ async fn every_page_carries_the_security_headers() {
         assert_eq!(h["x-frame-options"], "DENY");
     }
 }
+
+#[tokio::test]
+async fn every_response_names_its_request_with_a_fresh_uuid_or_the_one_it_was_given() {
+    let app = spawn_app().await;
+    let mut seen = std::collections::HashSet::new();
+    for path in ["/healthz", "/healthz", "/p/nope", "/no-such-page"] {
+        let r = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let parsed = uuid::Uuid::parse_str(&id).unwrap();
+        assert_eq!(parsed.get_version_num(), 4, "{id} is not a random UUID");
+        assert_eq!(
+            parsed.hyphenated().to_string(),
+            id,
+            "{id} is not lower-case hyphenated"
+        );
+        assert!(seen.insert(id.clone()), "{id} was given twice");
+    }
+    let r = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .header("x-request-id", "from-the-proxy-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "from-the-proxy-42");
+}

@@ -4,9 +4,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -79,36 +78,28 @@ fn limited(path: &str) -> bool {
         || path.starts_with("/admin/")
 }
 
-/// Refuses requests over the per-IP rate.
-pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let Some(limiter) = state.limiter() else {
-        return next.run(req).await;
-    };
+/// The refusal of a request over the per-IP rate (`None`: it may go on).
+pub fn refusal(state: &AppState, req: &Request) -> Option<Response> {
+    let limiter = state.limiter()?;
     if !limited(req.uri().path()) {
-        return next.run(req).await;
+        return None;
     }
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    let Some(ip) = client_ip(req.headers(), peer, state.config().trust_forwarded_for) else {
-        return next.run(req).await;
-    };
-    match limiter.check(ip) {
-        Ok(()) => next.run(req).await,
-        Err(wait) => {
-            metrics::counter!("interlude_rate_limited_total").increment(1);
-            let mut response = StatusCode::TOO_MANY_REQUESTS.into_response();
-            if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            response.extensions_mut().insert(ErrorPage {
-                kind: PageKind::Trouble,
-                reason: "rate_limited".into(),
-                detail: format!("over the per-IP rate; retry after {wait} s"),
-                back: None,
-            });
-            response
-        }
+    let ip = client_ip(req.headers(), peer, state.config().trust_forwarded_for)?;
+    let wait = limiter.check(ip).err()?;
+    metrics::counter!("interlude_rate_limited_total").increment(1);
+    let mut response = StatusCode::TOO_MANY_REQUESTS.into_response();
+    if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
     }
+    response.extensions_mut().insert(ErrorPage {
+        kind: PageKind::Trouble,
+        reason: "rate_limited".into(),
+        detail: format!("over the per-IP rate; retry after {wait} s"),
+        back: None,
+    });
+    Some(response)
 }

@@ -19,7 +19,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -54,7 +56,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics_page))
         .merge(admin::router())
-        .route_layer(middleware::from_fn(crate::telemetry::track));
+        .route_layer(crate::telemetry::TrackLayer);
     if state.config().dev {
         router = router
             .route("/", get(|| async { axum::response::Redirect::to("/_dev") }))
@@ -64,10 +66,7 @@ pub fn app(state: AppState) -> Router {
     }
     router
         .fallback(not_found)
-        .layer(middleware::from_fn(refuse_cross_site_posts))
-        .layer(middleware::from_fn_with_state(state.clone(), limit::rate_limit))
-        .layer(middleware::from_fn_with_state(state.clone(), render_errors))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), edge))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -86,7 +85,7 @@ pub fn app(state: AppState) -> Router {
                 tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.uri().path())
             }),
         )
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(RequestIds))
         .with_state(state)
 }
 
@@ -243,11 +242,44 @@ fn random_token() -> String {
     crate::token::hex(&bytes)
 }
 
-/// Adds the security headers every response carries, with a fresh CSP nonce.
-async fn security_headers(mut req: Request, next: Next) -> Response {
+/// Request ids: random (version 4) UUIDs, as tower-http's `MakeRequestUuid` makes them,
+/// but from the thread's generator rather than a system call each.
+#[derive(Debug, Clone, Copy, Default)]
+struct RequestIds;
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        let mut text = uuid::Uuid::encode_buffer();
+        HeaderValue::from_str(id.hyphenated().encode_lower(&mut text))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// Every request and response passes here, in one layer: the per-IP rate limit, the
+/// refusal of cross-site POSTs, the error pages and the security headers. (Four
+/// `from_fn` layers before: each cloned and boxed the services below it for every request,
+/// about a sixth of a login's CPU with the tower-http layers, docs/benchmark.md.)
+async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let nonce = random_token();
-    req.extensions_mut().insert(Nonce(nonce.clone()));
-    let mut response = next.run(req).await;
+    // What an error page needs, kept as they came (parsed only for one).
+    let languages = req.headers().get(header::ACCEPT_LANGUAGE).cloned();
+    let uri = req.uri().clone();
+    let refused = limit::refusal(&state, &req).or_else(|| cross_site_refusal(&req));
+    let response = match refused {
+        Some(refusal) => refusal,
+        None => {
+            req.extensions_mut().insert(Nonce(nonce.clone()));
+            next.run(req).await
+        }
+    };
+    let response = error_page(&state, response, languages.as_ref(), uri.path(), &nonce);
+    with_security_headers(response, &nonce)
+}
+
+/// The security headers every response carries, with the request's CSP nonce.
+fn with_security_headers(mut response: Response, nonce: &str) -> Response {
     let form_target = response
         .extensions()
         .get::<FormTarget>()
@@ -280,41 +312,36 @@ async fn security_headers(mut req: Request, next: Next) -> Response {
     response
 }
 
-/// Refuses POSTs a browser marks as cross-site: a second line beside the per-prompt CSRF token.
-async fn refuse_cross_site_posts(req: Request, next: Next) -> Response {
+/// The refusal of a POST a browser marks as cross-site, a second line beside the
+/// per-prompt CSRF token (`None`: it may go on).
+fn cross_site_refusal(req: &Request) -> Option<Response> {
     let cross_site = req.method() == Method::POST
         && req
             .headers()
             .get("sec-fetch-site")
             .is_some_and(|v| v == "cross-site");
-    if cross_site {
-        let mut response = StatusCode::FORBIDDEN.into_response();
-        response.extensions_mut().insert(ErrorPage {
-            kind: PageKind::Forbidden,
-            reason: "cross_site_post".into(),
-            detail: "a cross-site POST was refused".into(),
-            back: None,
-        });
-        return response;
+    if !cross_site {
+        return None;
     }
-    next.run(req).await
+    let mut response = StatusCode::FORBIDDEN.into_response();
+    response.extensions_mut().insert(ErrorPage {
+        kind: PageKind::Forbidden,
+        reason: "cross_site_post".into(),
+        detail: "a cross-site POST was refused".into(),
+        back: None,
+    });
+    Some(response)
 }
 
-/// Renders error pages in the user's language and logs each refusal once.
-async fn render_errors(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let languages = req
-        .headers()
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .map(strings::accept_language)
-        .unwrap_or_default();
-    let nonce = req
-        .extensions()
-        .get::<Nonce>()
-        .map(|n| n.0.clone())
-        .unwrap_or_default();
-    let path = req.uri().path().to_owned();
-    let response = next.run(req).await;
+/// The page of a response that carries an [`ErrorPage`] (logged here), in the language
+/// the request asked for; any other response as it is.
+fn error_page(
+    state: &AppState,
+    response: Response,
+    languages: Option<&HeaderValue>,
+    path: &str,
+    nonce: &str,
+) -> Response {
     let status = response.status();
     let page = response.extensions().get::<ErrorPage>().cloned();
     let Some(page) = page else {
@@ -332,10 +359,16 @@ async fn render_errors(State(state): State<AppState>, req: Request, next: Next) 
         .back
         .as_ref()
         .map(|b| b.locale.clone())
-        .unwrap_or_else(|| strings::negotiate(&languages, &strings::LOCALES, "en").to_owned());
+        .unwrap_or_else(|| {
+            let languages = languages
+                .and_then(|v| v.to_str().ok())
+                .map(strings::accept_language)
+                .unwrap_or_default();
+            strings::negotiate(&languages, &strings::LOCALES, "en").to_owned()
+        });
     let heading = strings::word(&locale, &format!("{}_title", page.kind.key())).to_owned();
     let view = MessagePage {
-        chrome: Chrome::plain("default", &locale, &nonce, &heading),
+        chrome: Chrome::plain("default", &locale, nonce, &heading),
         message: strings::word(&locale, &format!("{}_text", page.kind.key())).to_owned(),
         heading,
         back: page.back.as_ref().map(|b| BackForm {
