@@ -750,6 +750,106 @@ mod tests {
         drop(setup);
     }
 
+    /// The status CHECK of `prompts`, rewritten from an IN list to equalities (no temporary
+    /// b-tree per insert): a database with prompts of every status migrates, keeps them and
+    /// passes SQLite's checks, refuses an unknown status as before, and an insert no
+    /// longer opens a temporary b-tree.
+    #[tokio::test]
+    async fn the_status_check_is_rewritten_without_its_in_list() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let options = SqliteConnectOptions::from_str(&url)
+            .expect("options")
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .expect("a pool");
+        sqlx::migrate!("./migrations")
+            .run_to(20261203000001, &pool)
+            .await
+            .expect("the migrations before the rewrite");
+        let insert = |id: &'static str, status: &'static str| {
+            sqlx::query(
+                "INSERT INTO prompts (id, detour_id, seq, campaign, campaign_version, subject,
+                     issuer, status, locale, csrf_token, browser_hash, shown_at, expires_at)
+                 VALUES (?, 'd1', (SELECT count(*) FROM prompts), 'c', 1,
+                     'auth0|u', 'https://a.test/', ?, 'en', 't', 'h', 1, 2)",
+            )
+            .bind(id)
+            .bind(status)
+        };
+        sqlx::query(
+            "INSERT INTO detours (id, issuer, state, subject, claims, continue_url, created_at,
+                 expires_at, browser_hash)
+             VALUES ('d1', 'https://a.test/', 's1', 'auth0|u', '{}', 'https://a.test/continue',
+                 1, 2, 'h')",
+        )
+        .execute(&pool)
+        .await
+        .expect("a detour");
+        let statuses = ["pending", "completed", "skipped", "declined", "expired"];
+        for (id, status) in ["p1", "p2", "p3", "p4", "p5"].into_iter().zip(statuses) {
+            insert(id, status).execute(&pool).await.expect("a prompt");
+        }
+        assert!(
+            uses_a_temporary_btree(&pool, 1).await,
+            "before: the IN list's b-tree"
+        );
+        pool.close().await;
+
+        let store = Store::connect(&url).await.expect("migrated");
+        let pool = store.pool();
+        let kept: Vec<String> = sqlx::query_scalar("SELECT status FROM prompts ORDER BY seq")
+            .fetch_all(pool)
+            .await
+            .expect("the prompts");
+        assert_eq!(kept, statuses);
+        let verdict: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(pool)
+            .await
+            .expect("an integrity check");
+        assert_eq!(verdict, "ok");
+        let refused = insert("p6", "maybe").execute(pool).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("CHECK constraint failed")),
+            "{refused:?}"
+        );
+        for (id, status) in ["p7", "p8"].into_iter().zip(["pending", "expired"]) {
+            insert(id, status).execute(pool).await.expect("a prompt");
+        }
+        assert!(!uses_a_temporary_btree(pool, 3).await, "after: equalities");
+    }
+
+    /// Whether inserting a prompt builds a temporary b-tree (`OpenEphemeral`) on any of
+    /// `connections` held at once (the idle ones first: the migration's among them).
+    async fn uses_a_temporary_btree(pool: &SqlitePool, connections: usize) -> bool {
+        let mut held = Vec::new();
+        let mut any = false;
+        for _ in 0..connections {
+            let mut conn = pool.acquire().await.expect("a connection");
+            let program = sqlx::query(
+                "EXPLAIN INSERT INTO prompts (id, detour_id, seq, campaign, campaign_version,
+                     subject, issuer, status, locale, csrf_token, browser_hash, shown_at,
+                     expires_at)
+                 VALUES ('x', 'd1', 9, 'c', 1, 'auth0|u', 'https://a.test/', 'pending', 'en',
+                     't', 'h', 1, 2)",
+            )
+            .fetch_all(&mut *conn)
+            .await
+            .expect("the insert's program");
+            any |= program
+                .iter()
+                .any(|row| sqlx::Row::get::<String, _>(row, "opcode") == "OpenEphemeral");
+            held.push(conn);
+        }
+        any
+    }
+
     /// The unique keys of `detours`, by the columns they cover.
     async fn detours_unique_keys(pool: &SqlitePool) -> Vec<String> {
         sqlx::query_scalar(
