@@ -682,19 +682,7 @@ mod tests {
     async fn the_status_check_is_rewritten_without_its_in_list() {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let url = format!("sqlite://{}", dir.path().join("s.db").display());
-        let options = SqliteConnectOptions::from_str(&url)
-            .expect("options")
-            .create_if_missing(true)
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .expect("a pool");
-        sqlx::migrate!("./migrations")
-            .run_to(20261203000001, &pool)
-            .await
-            .expect("the migrations before the rewrite");
+        let pool = migrated_to(&url, 20261203000001).await;
         let insert = |id: &'static str, status: &'static str| {
             sqlx::query(
                 "INSERT INTO prompts (id, detour_id, seq, campaign, campaign_version, subject,
@@ -747,6 +735,24 @@ mod tests {
             insert(id, status).execute(pool).await.expect("a prompt");
         }
         assert!(!uses_a_temporary_btree(pool, 3).await, "after: equalities");
+    }
+
+    /// A one-connection pool on a new database at `url`, migrated up to `version`.
+    async fn migrated_to(url: &str, version: i64) -> SqlitePool {
+        let options = SqliteConnectOptions::from_str(url)
+            .expect("options")
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .expect("a pool");
+        sqlx::migrate!("./migrations")
+            .run_to(version, &pool)
+            .await
+            .expect("the migrations up to the one under test");
+        pool
     }
 
     /// Whether inserting a prompt builds a temporary b-tree (`OpenEphemeral`) on any of
@@ -803,19 +809,7 @@ mod tests {
     async fn the_detours_rebuild_keeps_rows_links_and_the_state_key() {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let url = format!("sqlite://{}", dir.path().join("s.db").display());
-        let options = SqliteConnectOptions::from_str(&url)
-            .expect("options")
-            .create_if_missing(true)
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .expect("a pool");
-        sqlx::migrate!("./migrations")
-            .run_to(20261202000001, &pool)
-            .await
-            .expect("the migrations before the rebuild");
+        let pool = migrated_to(&url, 20261202000001).await;
         for (id, issuer, state, finished) in [
             ("d1", "https://a.test/", "s1", None),
             ("d2", "https://b.test/", "s2", Some(5)),
