@@ -127,7 +127,7 @@ where
 }
 
 /// One route's metric handles.
-pub struct RouteMetrics {
+struct RouteMetrics {
     route: String,
     duration: metrics::Histogram,
     /// `interlude_http_requests_total` by status, as they come.

@@ -7,7 +7,7 @@
 //! - Our own failures (database, templates) are a 500 "something went wrong" page; the
 //!   detail goes to the log, never to the page.
 //! - A handler does not log. It returns a `WebError`; `into_response` attaches an
-//!   [`ErrorPage`] to the response, and the `render_errors` middleware renders the page in the
+//!   [`ErrorPage`] to the response, and the `edge` middleware renders the page in the
 //!   user's language and logs the reason once, without token content.
 
 use axum::http::StatusCode;
@@ -55,6 +55,15 @@ pub struct ErrorPage {
     pub detail: String,
     /// A way back to the IdP, if there is one.
     pub back: Option<Box<Return>>,
+}
+
+impl ErrorPage {
+    /// A response of `status` that the `edge` middleware renders as this page.
+    pub fn respond(self, status: StatusCode) -> Response {
+        let mut response = status.into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
 }
 
 /// The web layer's error.
@@ -168,8 +177,6 @@ impl WebError {
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let (status, page) = self.parts();
-        let mut response = status.into_response();
-        response.extensions_mut().insert(page);
-        response
+        page.respond(status)
     }
 }

@@ -6,7 +6,7 @@ use std::num::NonZeroU32;
 
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
@@ -91,15 +91,15 @@ pub fn refusal(state: &AppState, req: &Request) -> Option<Response> {
     let ip = client_ip(req.headers(), peer, state.config().trust_forwarded_for)?;
     let wait = limiter.check(ip).err()?;
     metrics::counter!("interlude_rate_limited_total").increment(1);
-    let mut response = StatusCode::TOO_MANY_REQUESTS.into_response();
-    if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    response.extensions_mut().insert(ErrorPage {
+    let mut response = ErrorPage {
         kind: PageKind::Trouble,
         reason: "rate_limited".into(),
         detail: format!("over the per-IP rate; retry after {wait} s"),
         back: None,
-    });
+    }
+    .respond(StatusCode::TOO_MANY_REQUESTS);
+    if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
     Some(response)
 }

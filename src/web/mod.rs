@@ -209,14 +209,13 @@ async fn metrics_page(State(state): State<AppState>) -> Response {
 }
 
 async fn not_found() -> Response {
-    let mut response = StatusCode::NOT_FOUND.into_response();
-    response.extensions_mut().insert(ErrorPage {
+    ErrorPage {
         kind: PageKind::Invalid,
         reason: "no_route".into(),
         detail: "no such page".into(),
         back: None,
-    });
-    response
+    }
+    .respond(StatusCode::NOT_FOUND)
 }
 
 async fn static_file(
@@ -323,14 +322,15 @@ fn cross_site_refusal(req: &Request) -> Option<Response> {
     if !cross_site {
         return None;
     }
-    let mut response = StatusCode::FORBIDDEN.into_response();
-    response.extensions_mut().insert(ErrorPage {
-        kind: PageKind::Forbidden,
-        reason: "cross_site_post".into(),
-        detail: "a cross-site POST was refused".into(),
-        back: None,
-    });
-    Some(response)
+    Some(
+        ErrorPage {
+            kind: PageKind::Forbidden,
+            reason: "cross_site_post".into(),
+            detail: "a cross-site POST was refused".into(),
+            back: None,
+        }
+        .respond(StatusCode::FORBIDDEN),
+    )
 }
 
 /// The page of a response that carries an [`ErrorPage`] (logged here), in the language
