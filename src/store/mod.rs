@@ -674,6 +674,82 @@ mod tests {
         drop(setup);
     }
 
+    /// The frames of a commit reach the WAL in a few writes of up to 124 KiB, not two per
+    /// frame; a transaction longer than what is held back is written in pieces before its
+    /// commit. Both recover whole from a copy of the files taken right after the commit.
+    #[test]
+    fn the_frames_of_a_commit_are_written_together() {
+        use rusqlite::{Connection, OpenFlags};
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let db = dir.path().join("w.db");
+        let setup = Connection::open(&db).expect("a database");
+        setup
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB);",
+            )
+            .expect("a table");
+        assert!(walvfs::register());
+        let writer = Connection::open_with_flags_and_vfs(
+            &db,
+            OpenFlags::SQLITE_OPEN_READ_WRITE,
+            walvfs::NAME,
+        )
+        .expect("the writer");
+        writer
+            .execute_batch(
+                "PRAGMA synchronous = OFF;
+                 PRAGMA cache_size = -65536;
+                 PRAGMA wal_autocheckpoint = 0;",
+            )
+            .expect("settings");
+        let frames = |c: &Connection| -> i64 {
+            c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+                .expect("the WAL's frames")
+        };
+        // About 100 frames: 412 KB, four writes at most.
+        let (frames_before, writes_before) = (frames(&setup), walvfs::held_writes_here());
+        writer
+            .execute_batch(
+                "BEGIN;
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100)
+                 INSERT INTO t (v) SELECT randomblob(3000) FROM n;
+                 COMMIT;",
+            )
+            .expect("a commit of about 100 pages");
+        let written = frames(&setup) - frames_before;
+        let writes = walvfs::held_writes_here() - writes_before;
+        assert!(written >= 100, "{written} frames");
+        assert!(
+            (1..=4).contains(&writes),
+            "{written} frames in {writes} writes"
+        );
+        // About 2,600 frames (10.7 MB): held back 4 MiB at a time, in writes of 124 KiB.
+        let writes_before = walvfs::held_writes_here();
+        writer
+            .execute_batch(
+                "BEGIN;
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2600)
+                 INSERT INTO t (v) SELECT randomblob(3000) FROM n;
+                 COMMIT;",
+            )
+            .expect("a commit larger than what is held back");
+        let writes = walvfs::held_writes_here() - writes_before;
+        assert!((87..=100).contains(&writes), "{writes} writes");
+        let recovered = as_a_crash_leaves_it(dir.path(), "w.db");
+        let verdict: String = recovered
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .expect("an integrity check");
+        assert_eq!(verdict, "ok");
+        let (rows, bytes): (i64, i64) = recovered
+            .query_row("SELECT count(*), sum(length(v)) FROM t", [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .expect("the rows");
+        assert_eq!((rows, bytes), (2700, 2700 * 3000));
+        drop(setup);
+    }
+
     /// The status CHECK of `prompts`, rewritten from an IN list to equalities (no temporary
     /// b-tree per insert): a database with prompts of every status migrates, keeps them and
     /// passes SQLite's checks, refuses an unknown status as before, and an insert no

@@ -1,16 +1,24 @@
-//! The writer's VFS: SQLite's own (`unix`), except that each new WAL frame reaches the
-//! file in one write instead of two.
+//! The writer's VFS: SQLite's own (`unix`), except that the WAL frames of a commit reach
+//! the file in one write instead of two per frame.
 //!
 //! SQLite writes a WAL frame as its 24-byte header, then its page, each with a `pwrite` of
 //! its own: 12.8 % of a login's CPU was in `pwrite`, about 7 calls per login (docs/
-//! benchmark.md). Here a 24-byte write that extends a WAL file (a new frame's header) is
-//! held back, and joined to the write that follows it when that one starts where the
-//! header ends: the frame's page, which SQLite writes right after it, while it holds the
-//! WAL's write lock and before it updates the WAL index. Anything else done to the WAL
-//! file first writes the held header as it was. A header rewritten in place (SQLite
-//! recomputes a transaction's checksums when it wrote a page twice, and writes headers
-//! alone) goes through at once: it may be the commit's, and no call on the WAL file
-//! follows it. So a frame is whole in the file before the commit that makes it visible.
+//! benchmark.md). A batch of 30 logins writes about 90 frames, and each call pays the
+//! kernel's fixed costs (the inode lock, the time stamps, the checks) and zeroes the parts
+//! of the two page-cache pages it covers only partly (a frame is 4,120 bytes).
+//!
+//! Here the frames SQLite appends to the WAL are held back in order, and written in one
+//! piece when the commit frame's page comes (its header's second word, the database size
+//! after the commit, is not zero): in the same call, so a failed write fails the commit,
+//! before SQLite updates the WAL index that makes the frames visible. A header is a new
+//! frame's when it extends the WAL; its page is the write that starts where it ends.
+//! Anything else done to the WAL file first writes what is held, as it was: a read (SQLite
+//! reads back frames it spilled, or rewrites checksums), a write elsewhere, a sync, a size,
+//! a lock, a close. A header rewritten in place (SQLite recomputes a transaction's
+//! checksums when it wrote a page twice, and writes headers alone) goes through at once:
+//! it may be the commit's, and no call on the WAL file follows it. Long transactions are
+//! written every [`MAX_HELD`] bytes. So every frame is whole in the file before the commit
+//! that makes it visible.
 //!
 //! Every other file, and every other method, is passed to the `unix` VFS as it is.
 
@@ -26,12 +34,30 @@ pub const NAME: &CStr = c"interlude-wal";
 /// A WAL frame's header.
 const FRAME_HEADER: usize = 24;
 
-/// Frames written in one piece so far.
+/// At most this much is held back (a transaction of more frames is written in pieces).
+const MAX_HELD: usize = 4 << 20;
+
+/// The most `unix` writes in one call (it writes at most 128 KiB - 1 per `pwrite`, and
+/// calls a shorter write a full disk).
+const MAX_WRITE: usize = 124 << 10;
+
+/// Frames written with their headers so far.
 static JOINED: AtomicU64 = AtomicU64::new(0);
 
-/// How many WAL frames were written in one piece in this process, for tests.
+/// How many WAL frames were written with their headers in this process, for tests.
 pub fn joined() -> u64 {
     JOINED.load(Ordering::Relaxed)
+}
+
+thread_local! {
+    /// Writes of held frames by this thread.
+    static WRITES_HERE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many writes of held frames this thread made (each of up to [`MAX_WRITE`] bytes),
+/// for tests.
+pub fn held_writes_here() -> u64 {
+    WRITES_HERE.with(std::cell::Cell::get)
 }
 
 /// Frame headers rewritten in place so far (written through at once).
@@ -62,15 +88,17 @@ struct File {
     real: *mut ffi::sqlite3_file,
     /// A WAL file: frame headers are joined to their pages.
     wal: bool,
-    /// A header written to the WAL and not yet passed on: its offset and bytes.
-    held: Option<(i64, [u8; FRAME_HEADER])>,
+    /// Frames appended to the WAL and not yet passed on, contiguous from `held_at`: whole
+    /// frames, then perhaps the header of one whose page has not come yet (`open_header`).
+    held: Vec<u8>,
+    held_at: i64,
+    /// Where in `held` the header of a frame without its page starts.
+    open_header: Option<usize>,
     /// Where this handle's writes to the WAL end, since the WAL last started over (a write
     /// at offset 0, its header): a header from there on is a new frame's, whose page
     /// SQLite writes next. A header before it is one rewritten in place
     /// (`walRewriteChecksums`, followed by no write of its page) and goes through at once.
     end: i64,
-    /// The joined frame, reused.
-    joined: Vec<u8>,
 }
 
 /// Where the `unix` file starts in SQLite's allocation.
@@ -178,9 +206,10 @@ unsafe extern "C" fn open(
             },
             real,
             wal: flags & ffi::SQLITE_OPEN_WAL != 0,
-            held: None,
+            held: Vec::new(),
+            held_at: 0,
+            open_header: None,
             end: 0,
-            joined: Vec::new(),
         });
         ffi::SQLITE_OK
     }
@@ -202,12 +231,33 @@ impl File {
         unsafe { &*(*self.real).pMethods }
     }
 
-    /// Writes a held header, before anything else is done to the file.
+    /// Writes what is held, before anything else is done to the file. (After a failed
+    /// write it is dropped: SQLite fails the transaction that wrote it.)
     fn release(&mut self) -> c_int {
-        let Some((offset, header)) = self.held.take() else {
+        if self.held.is_empty() {
             return ffi::SQLITE_OK;
-        };
-        self.write_through(header.as_ptr().cast(), FRAME_HEADER, offset)
+        }
+        let held = std::mem::take(&mut self.held);
+        let mut rc = ffi::SQLITE_OK;
+        let mut at = self.held_at;
+        for piece in held.chunks(MAX_WRITE) {
+            rc = self.write_through(piece.as_ptr().cast(), piece.len(), at);
+            WRITES_HERE.with(|n| n.set(n.get() + 1));
+            if rc != ffi::SQLITE_OK {
+                break;
+            }
+            at += i64::try_from(piece.len()).unwrap_or(i64::MAX);
+        }
+        self.held = held;
+        self.held.clear();
+        self.open_header = None;
+        rc
+    }
+
+    /// Whether `offset` is where the held bytes end.
+    fn follows_held(&self, offset: i64) -> bool {
+        !self.held.is_empty()
+            && i64::try_from(self.held.len()).is_ok_and(|len| offset == self.held_at + len)
     }
 
     fn write_through(&mut self, data: *const c_void, len: usize, offset: i64) -> c_int {
@@ -233,24 +283,24 @@ unsafe extern "C" fn write(
     if !f.wal {
         return f.write_through(data, size, offset);
     }
+    // SAFETY: as above.
+    let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) };
     f.end = if offset == 0 {
         i64::from(len)
     } else {
         f.end.max(offset + i64::from(len))
     };
-    if let Some((at, header)) = f.held {
-        if offset == at + FRAME_HEADER as i64 {
-            f.held = None;
-            let mut joined = std::mem::take(&mut f.joined);
-            joined.clear();
-            joined.extend_from_slice(&header);
-            // SAFETY: as above.
-            joined
-                .extend_from_slice(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) });
-            let rc = f.write_through(joined.as_ptr().cast(), joined.len(), at);
-            f.joined = joined;
+    if let Some(header) = f.open_header {
+        if f.follows_held(offset) {
+            // The page of the held header: the frame is whole.
+            f.open_header = None;
+            f.held.extend_from_slice(bytes);
             JOINED.fetch_add(1, Ordering::Relaxed);
-            return rc;
+            let commit = f.held[header + 4..header + 8] != [0; 4];
+            if commit || f.held.len() >= MAX_HELD {
+                return f.release();
+            }
+            return ffi::SQLITE_OK;
         }
         let rc = f.release();
         if rc != ffi::SQLITE_OK {
@@ -261,17 +311,27 @@ unsafe extern "C" fn write(
         if offset + i64::from(len) < f.end {
             REWRITTEN.fetch_add(1, Ordering::Relaxed);
         } else {
-            let mut header = [0u8; FRAME_HEADER];
-            // SAFETY: as above.
-            header.copy_from_slice(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) });
-            f.held = Some((offset, header));
+            // A new frame's header: held, after the frames before it if it follows them.
+            if !f.follows_held(offset) {
+                let rc = f.release();
+                if rc != ffi::SQLITE_OK {
+                    return rc;
+                }
+                f.held_at = offset;
+            }
+            f.open_header = Some(f.held.len());
+            f.held.extend_from_slice(bytes);
             return ffi::SQLITE_OK;
         }
+    }
+    let rc = f.release();
+    if rc != ffi::SQLITE_OK {
+        return rc;
     }
     f.write_through(data, size, offset)
 }
 
-/// Passes a method on to the `unix` file, after writing a held header (`$release`), or an
+/// Passes a method on to the `unix` file, after writing what is held (`$release`), or an
 /// error if `unix` has no such method.
 macro_rules! pass {
     ($file:expr, $release:expr, $method:ident, $missing:expr $(, $arg:expr)*) => {{
