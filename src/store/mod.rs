@@ -856,6 +856,132 @@ mod tests {
         any
     }
 
+    /// Review: frames spilled by a transaction that is then rolled back stay held; another
+    /// connection commits frames at the same offsets; the writer's next call on the WAL
+    /// writes the stale frames over them.
+    #[test]
+    fn review_rolled_back_spill_is_not_written_over_another_commit() {
+        for rows in [12, 20, 50, 100] {
+            review_rolled_back_spill(rows);
+        }
+    }
+
+    fn review_rolled_back_spill(rows: i64) {
+        use rusqlite::{Connection, OpenFlags};
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let db = dir.path().join("r.db");
+        let other = Connection::open(&db).expect("a database");
+        other
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+                 CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB);
+                 INSERT INTO t (v) VALUES (randomblob(100));
+                 PRAGMA wal_checkpoint(TRUNCATE);",
+            )
+            .expect("a table");
+        assert!(walvfs::register());
+        let writer = Connection::open_with_flags_and_vfs(
+            &db,
+            OpenFlags::SQLITE_OPEN_READ_WRITE,
+            walvfs::NAME,
+        )
+        .expect("the writer");
+        writer
+            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA cache_size = 10; PRAGMA wal_autocheckpoint = 0;")
+            .expect("settings");
+        let wal = dir.path().join("r.db-wal");
+        let size_before = std::fs::metadata(&wal).expect("the WAL").len();
+        // A transaction that spills (a 10-page cache), then is rolled back.
+        writer.execute("BEGIN", []).expect("begin");
+        writer
+            .execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+                 INSERT INTO t (v) SELECT randomblob(3000) FROM n",
+                [rows],
+            )
+            .expect("a spilling insert");
+        writer.execute_batch("ROLLBACK").expect("rolled back");
+        let size_after = std::fs::metadata(&wal).expect("the WAL").len();
+        eprintln!(
+            "{rows} rows: WAL size before {size_before}, after the rolled-back spill {size_after}"
+        );
+        // Another connection commits: its frames take the offsets of the rolled-back ones.
+        other
+            .execute_batch(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50)
+                 INSERT INTO t (v) SELECT zeroblob(2000) FROM n;",
+            )
+            .expect("the other commit");
+        let ok = |c: &Connection| -> (String, i64) {
+            (
+                c.query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                    .unwrap_or_else(|e| e.to_string()),
+                c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                    .unwrap_or(-1),
+            )
+        };
+        assert_eq!(
+            ok(&other),
+            ("ok".to_owned(), 51),
+            "before the writer touches the WAL"
+        );
+        // The writer reads: its first call on the WAL writes what it held.
+        let seen = ok(&writer);
+        let after = ok(&other);
+        let fresh = Connection::open(&db).expect("a fresh connection");
+        let recovered = ok(&fresh);
+        assert_eq!(
+            (seen.clone(), after.clone(), recovered.clone()),
+            (
+                ("ok".to_owned(), 51),
+                ("ok".to_owned(), 51),
+                ("ok".to_owned(), 51)
+            ),
+        );
+    }
+
+    /// Review: with `synchronous = FULL` and no power-safe overwrite, SQLite pads a commit
+    /// to the sector with copies of its last frame, and syncs mid-frame; when the part
+    /// after the sync is 24 bytes it is taken for a new frame's header and held, while the
+    /// commit (padding frames included) is published.
+    #[test]
+    fn review_padding_remainder_is_not_held() {
+        use rusqlite::{Connection, OpenFlags};
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let db = dir.path().join("p.db");
+        let setup = Connection::open(&db).expect("a database");
+        setup
+            .execute_batch(
+                "PRAGMA page_size = 1024; PRAGMA journal_mode = WAL;
+                 CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT);
+                 INSERT INTO t VALUES (1, 'x');",
+            )
+            .expect("a table");
+        assert!(walvfs::register());
+        let writer = Connection::open_with_flags_and_vfs(
+            format!("file:{}?psow=0", db.display()),
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI,
+            walvfs::NAME,
+        )
+        .expect("the writer");
+        writer
+            .execute_batch("PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0;")
+            .expect("settings");
+        let reader = Connection::open(&db).expect("a reader");
+        for n in 0..400 {
+            writer
+                .execute("UPDATE t SET v = ?1 WHERE k = 1", [format!("value {n}")])
+                .expect("a commit");
+            let seen: Result<String, _> =
+                reader.query_row("SELECT v FROM t WHERE k = 1", [], |r| r.get(0));
+            assert_eq!(
+                seen.map_err(|e| e.to_string()),
+                Ok(format!("value {n}")),
+                "commit {n}"
+            );
+        }
+    }
+
     /// The unique keys of `detours`, by the columns they cover.
     async fn detours_unique_keys(pool: &SqlitePool) -> Vec<String> {
         sqlx::query_scalar(

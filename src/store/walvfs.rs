@@ -99,7 +99,17 @@ struct File {
     /// SQLite writes next. A header before it is one rewritten in place
     /// (`walRewriteChecksums`, followed by no write of its page) and goes through at once.
     end: i64,
+    /// A frame's size (page + header) once known: a header starts only at a frame boundary.
+    frame: i64,
+    /// For a main database file: its WAL's handle, while open; for a WAL: its database's.
+    peer: *mut File,
+    /// For a main database file: the name SQLite opened it with (the key in `MAIN_FILES`).
+    name: usize,
 }
+
+/// Main database files open through this VFS, by the address of their name (which
+/// `sqlite3_filename_database` of their WAL's name returns), and their handles.
+static MAIN_FILES: std::sync::Mutex<Vec<(usize, usize)>> = std::sync::Mutex::new(Vec::new());
 
 /// Where the `unix` file starts in SQLite's allocation.
 const REAL_OFFSET: usize = std::mem::size_of::<File>().next_multiple_of(16);
@@ -200,17 +210,35 @@ unsafe extern "C" fn open(
                 rc
             };
         }
-        file.cast::<File>().write(File {
+        let wal = flags & ffi::SQLITE_OPEN_WAL != 0;
+        let main = flags & ffi::SQLITE_OPEN_MAIN_DB != 0 && !name.is_null();
+        let this_file = file.cast::<File>();
+        this_file.write(File {
             base: ffi::sqlite3_file {
                 pMethods: &raw const METHODS,
             },
             real,
-            wal: flags & ffi::SQLITE_OPEN_WAL != 0,
+            wal,
             held: Vec::new(),
             held_at: 0,
             open_header: None,
             end: 0,
+            frame: 0,
+            peer: std::ptr::null_mut(),
+            name: if main { name as usize } else { 0 },
         });
+        if let Ok(mut mains) = MAIN_FILES.lock() {
+            if main {
+                mains.push((name as usize, this_file as usize));
+            } else if wal && !name.is_null() {
+                let db = ffi::sqlite3_filename_database(name) as usize;
+                if let Some(&(_, db_file)) = mains.iter().find(|(n, _)| *n == db) {
+                    let db_file = db_file as *mut File;
+                    (*db_file).peer = this_file;
+                    (*this_file).peer = db_file;
+                }
+            }
+        }
         ffi::SQLITE_OK
     }
 }
@@ -285,6 +313,11 @@ unsafe extern "C" fn write(
     }
     // SAFETY: as above.
     let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) };
+    if offset == 0 && size >= 12 {
+        // The WAL's header: its page size (1 for 65,536).
+        let page = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+        f.frame = i64::from(if page == 1 { 65536 } else { page }) + FRAME_HEADER as i64;
+    }
     f.end = if offset == 0 {
         i64::from(len)
     } else {
@@ -294,6 +327,7 @@ unsafe extern "C" fn write(
         if f.follows_held(offset) {
             // The page of the held header: the frame is whole.
             f.open_header = None;
+            f.frame = i64::from(len) + FRAME_HEADER as i64;
             f.held.extend_from_slice(bytes);
             JOINED.fetch_add(1, Ordering::Relaxed);
             let commit = f.held[header + 4..header + 8] != [0; 4];
@@ -307,7 +341,10 @@ unsafe extern "C" fn write(
             return rc;
         }
     }
-    if size == FRAME_HEADER {
+    // Only a 24-byte write at a frame's start is a header: `walWriteToLog` splits a
+    // padding frame at the sync point, and the part after it may be 24 bytes.
+    let at_frame_start = f.frame == 0 || (offset - 32) % f.frame == 0;
+    if size == FRAME_HEADER && at_frame_start {
         if offset + i64::from(len) < f.end {
             REWRITTEN.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -354,6 +391,15 @@ macro_rules! pass {
 unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
     // SAFETY: SQLite closes each open handle once, and uses it no more.
     let f = unsafe { this(file) };
+    if let Ok(mut mains) = MAIN_FILES.lock() {
+        if f.name != 0 {
+            mains.retain(|&(n, _)| n != f.name);
+        }
+        if !f.peer.is_null() {
+            // SAFETY: the peer unlinks itself here before it is closed (under the lock).
+            unsafe { (*f.peer).peer = std::ptr::null_mut() };
+        }
+    }
     let released = f.release();
     let rc = match f.methods().xClose {
         // SAFETY: the `unix` file, closed once.
@@ -449,6 +495,20 @@ unsafe extern "C" fn shm_lock(
     n: c_int,
     flags: c_int,
 ) -> c_int {
+    // The shm methods are the main database file's. Before a lock changes (above all the
+    // WAL's write lock, released after a rollback), its WAL writes what it holds: nothing
+    // held may outlive the write transaction, or another writer's frames could be
+    // overwritten by it later.
+    {
+        // SAFETY: SQLite passes an open handle; its peer, if any, is open (unlinked on close).
+        let f = unsafe { this(file) };
+        if !f.peer.is_null() {
+            let rc = unsafe { (*f.peer).release() };
+            if rc != ffi::SQLITE_OK && flags & ffi::SQLITE_SHM_LOCK != 0 {
+                return rc;
+            }
+        }
+    }
     pass!(
         file,
         true,
