@@ -227,7 +227,10 @@ unsafe extern "C" fn open(
             peer: std::ptr::null_mut(),
             name: if main { name as usize } else { 0 },
         });
-        if let Ok(mut mains) = MAIN_FILES.lock() {
+        {
+            let mut mains = MAIN_FILES
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if main {
                 mains.push((name as usize, this_file as usize));
             } else if wal && !name.is_null() {
@@ -331,7 +334,9 @@ unsafe extern "C" fn write(
             f.held.extend_from_slice(bytes);
             JOINED.fetch_add(1, Ordering::Relaxed);
             let commit = f.held[header + 4..header + 8] != [0; 4];
-            if commit || f.held.len() >= MAX_HELD {
+            // Without a link to its database file (see `shm_lock`), nothing is held past
+            // the frame: a rollback could not write it before the write lock goes.
+            if commit || f.held.len() >= MAX_HELD || f.peer.is_null() {
                 return f.release();
             }
             return ffi::SQLITE_OK;
@@ -391,7 +396,10 @@ macro_rules! pass {
 unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
     // SAFETY: SQLite closes each open handle once, and uses it no more.
     let f = unsafe { this(file) };
-    if let Ok(mut mains) = MAIN_FILES.lock() {
+    {
+        let mut mains = MAIN_FILES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if f.name != 0 {
             mains.retain(|&(n, _)| n != f.name);
         }
