@@ -99,7 +99,9 @@ struct File {
     /// SQLite writes next. A header before it is one rewritten in place
     /// (`walRewriteChecksums`, followed by no write of its page) and goes through at once.
     end: i64,
-    /// A frame's size (page + header) once known: a header starts only at a frame boundary.
+    /// A frame's size (page + header) once known, from the WAL header this handle wrote or
+    /// its first whole frame (never from a later page: `walWriteToLog` splits a padding
+    /// frame at the sync point): a header starts only at a frame boundary.
     frame: i64,
     /// For a main database file: its WAL's handle, while open; for a WAL: its database's.
     peer: *mut File,
@@ -330,7 +332,9 @@ unsafe extern "C" fn write(
         if f.follows_held(offset) {
             // The page of the held header: the frame is whole.
             f.open_header = None;
-            f.frame = i64::from(len) + FRAME_HEADER as i64;
+            if f.frame == 0 {
+                f.frame = i64::from(len) + FRAME_HEADER as i64;
+            }
             f.held.extend_from_slice(bytes);
             JOINED.fetch_add(1, Ordering::Relaxed);
             let commit = f.held[header + 4..header + 8] != [0; 4];
@@ -380,9 +384,12 @@ macro_rules! pass {
         // SAFETY: SQLite passes an open handle, and arguments as the method expects.
         let f = unsafe { this($file) };
         if $release {
+            // An I/O error, whatever the write's was: SQLite rolls the whole transaction
+            // back on one. (A full disk met by a read would undo only the statement,
+            // and the commit would then publish the frames dropped here.)
             let rc = f.release();
             if rc != ffi::SQLITE_OK {
-                return rc;
+                return ffi::SQLITE_IOERR_WRITE;
             }
         }
         match f.methods().$method {
