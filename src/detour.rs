@@ -177,6 +177,7 @@ fn same(a: &str, b: &str) -> bool {
 fn candidates<'s>(
     set: &'s CampaignSet,
     claims: &Value,
+    history: Option<&History>,
     exclude: &[String],
 ) -> Vec<&'s Arc<Campaign>> {
     let named: Option<Vec<&str>> = match claims.get("campaign") {
@@ -184,7 +185,7 @@ fn candidates<'s>(
         Some(Value::Array(items)) => Some(items.iter().filter_map(Value::as_str).collect()),
         _ => None,
     };
-    set.may_fire(claims)
+    set.may_fire(claims, history)
         .filter(|c| named.as_ref().is_none_or(|n| n.contains(&c.id.as_str())))
         .filter(|c| !exclude.contains(&c.id))
         .collect()
@@ -266,7 +267,8 @@ async fn pick(
     exclude: &[String],
     answering: Option<Answering<'_>>,
 ) -> Result<Option<Arc<Campaign>>, FlowError> {
-    let pool = candidates(set, claims, exclude);
+    // The history is read only when some campaign may fire whatever it holds.
+    let pool = candidates(set, claims, None, exclude);
     if pool.is_empty() {
         return Ok(None);
     }
@@ -274,6 +276,11 @@ async fn pick(
     if let Some(a) = answering {
         a.apply(&mut history);
     }
+    let pool = if set.narrows_by_history() {
+        candidates(set, claims, Some(&history), exclude)
+    } else {
+        pool
+    };
     let ctx = Context {
         claims,
         subject,

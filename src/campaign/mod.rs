@@ -17,7 +17,7 @@ use time::{Date, Duration};
 
 pub use self::load::{Problem, Problems, load_dir};
 pub use self::model::{FieldType, MetadataTarget, OnExhausted};
-use crate::rules::{ClaimPath, Index, Rule, Schedule};
+use crate::rules::{ClaimPath, History, Index, Rule, Schedule};
 
 /// A validated campaign. Only [`load`] makes these, so every one the service holds is sound.
 #[derive(Debug, Clone)]
@@ -287,13 +287,24 @@ impl CampaignSet {
         self.ordered.iter()
     }
 
-    /// The campaigns that may fire for a token with these claims, in evaluation order: all
-    /// but those whose trigger requires a claim value the token does not have
-    /// ([`Index`]). Choosing among these picks the same campaign as choosing among all.
-    pub fn may_fire<'s>(&'s self, claims: &Value) -> impl Iterator<Item = &'s Arc<Campaign>> {
+    /// The campaigns that may fire for a token with these claims and a user with this
+    /// history, in evaluation order: all but those whose trigger requires a claim value the
+    /// token does not have, or a history the user does not have ([`Index`]; without the
+    /// history, none is left out for it). Choosing among these picks the same campaign as
+    /// choosing among all.
+    pub fn may_fire<'s>(
+        &'s self,
+        claims: &Value,
+        history: Option<&History>,
+    ) -> impl Iterator<Item = &'s Arc<Campaign>> {
         self.index
-            .candidates(claims)
+            .candidates(claims, history)
             .filter_map(|i| self.ordered.get(i))
+    }
+
+    /// Whether [`CampaignSet::may_fire`] can leave out more once it has the history.
+    pub fn narrows_by_history(&self) -> bool {
+        self.index.reads_history()
     }
 
     /// The campaign with this id.

@@ -8,6 +8,11 @@
 //! `all` parts the rarest (the one the fewest other campaigns are filed under). A choice
 //! looks each indexed claim up once (and runs each claim's expressions as one set) and takes
 //! the campaigns filed under what it finds, plus every campaign with no such requirement.
+//! A trigger may require history instead: another campaign shown at least so often
+//! (`shown_at_least`, or `answered: true`, which needs one showing). Such a campaign is
+//! filed under that campaign's count, and taken when the user's history reaches it: a
+//! frequency cap or a follow-up is then not evaluated for every login of the users who
+//! never saw the campaign it follows.
 //! The index only skips campaigns whose trigger would fail: the choice is the same as
 //! evaluating every campaign in order (held by a property test), and `explain` still
 //! evaluates all of them for its reasons.
@@ -17,7 +22,7 @@ use std::collections::HashMap;
 use regex::RegexSet;
 use serde_json::Value;
 
-use super::{ClaimPath, ClaimTest, Rule, integer, present};
+use super::{ClaimPath, ClaimTest, History, HistoryRule, Rule, integer, present, reads};
 
 /// A required claim value a campaign can be filed under. Numbers only when they are
 /// integers: an integer claim must match exactly, and a claim that is a float (which
@@ -51,9 +56,34 @@ enum Fact<'r> {
     Matches(&'r str),
 }
 
-/// A necessary condition of a trigger: at least one of these claim facts holds (none
-/// listed: the trigger never holds).
-type Requirement<'r> = Vec<(&'r ClaimPath, Fact<'r>)>;
+/// One fact a trigger may require: of a claim, or of the user's history.
+#[derive(Debug, Clone)]
+enum Need<'r> {
+    /// The claim has the fact.
+    Claim(&'r ClaimPath, Fact<'r>),
+    /// The rule's campaign (of its version, if it names one) was shown at least this often.
+    Shown(&'r HistoryRule, u32),
+}
+
+/// What makes needs alike, for the tally of how many campaigns could be filed under each.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Alike<'r> {
+    Claim(Fact<'r>),
+    Shown(&'r str, Option<u32>, u32),
+}
+
+impl<'r> Need<'r> {
+    fn alike(&self) -> Alike<'r> {
+        match self {
+            Need::Claim(_, fact) => Alike::Claim(fact.clone()),
+            Need::Shown(rule, n) => Alike::Shown(&rule.campaign, rule.version, *n),
+        }
+    }
+}
+
+/// A necessary condition of a trigger: at least one of these facts holds (none listed:
+/// the trigger never holds).
+type Requirement<'r> = Vec<Need<'r>>;
 
 /// Every requirement of `rule` it can be filed under: for an `all`, each part's; for
 /// anything else, at most one.
@@ -71,10 +101,14 @@ fn requirements(rule: &Rule) -> Vec<Requirement<'_>> {
                 _ => None,
             };
             facts
-                .map(|facts| facts.into_iter().map(|f| (path, f)).collect())
+                .map(|facts| facts.into_iter().map(|f| Need::Claim(path, f)).collect())
                 .into_iter()
                 .collect()
         }
+        Rule::History(rule) => match rule.needs_shown() {
+            0 => Vec::new(),
+            n => vec![vec![Need::Shown(rule, n)]],
+        },
         Rule::All(rules) => rules.iter().flat_map(requirements).collect(),
         // One branch must hold: a requirement when every branch has one (any of them).
         Rule::Any(rules) if !rules.is_empty() => {
@@ -186,12 +220,23 @@ struct ByClaim {
     matches: Option<(RegexSet, Vec<usize>)>,
 }
 
-/// Which campaigns of a set can fire for a token, by the claim facts they require.
+/// The campaigns filed under how often one campaign was shown.
+#[derive(Debug, Clone)]
+struct ByShown {
+    campaign: String,
+    version: Option<u32>,
+    /// How often at least, and the position filed; fewest first.
+    filed: Vec<(u32, usize)>,
+}
+
+/// Which campaigns of a set can fire for a token, by the claim and history facts they
+/// require.
 #[derive(Debug, Clone, Default)]
 pub struct Index {
     /// Campaigns with no indexed requirement: always evaluated.
     open: Positions,
     by_claim: Vec<ByClaim>,
+    by_shown: Vec<ByShown>,
 }
 
 impl Index {
@@ -202,18 +247,19 @@ impl Index {
             .map(|t| t.map(requirements).unwrap_or_default())
             .collect();
         // How many campaigns could be filed under each fact: the rarest is the most selective.
-        let mut tally: HashMap<Fact<'r>, usize> = HashMap::new();
-        for (_, fact) in options.iter().flatten().flatten() {
-            *tally.entry(fact.clone()).or_default() += 1;
+        let mut tally: HashMap<Alike<'r>, usize> = HashMap::new();
+        for need in options.iter().flatten().flatten() {
+            *tally.entry(need.alike()).or_default() += 1;
         }
         let cost = |r: &Requirement<'r>| {
             r.iter()
-                .map(|(_, f)| tally.get(f).copied().unwrap_or(0))
+                .map(|need| tally.get(&need.alike()).copied().unwrap_or(0))
                 .sum()
         };
         let mut index = Index {
             open: Positions::with_len(options.len()),
             by_claim: Vec::new(),
+            by_shown: Vec::new(),
         };
         let mut patterns: Vec<Vec<(&str, usize)>> = Vec::new();
         for (i, options) in options.into_iter().enumerate() {
@@ -221,7 +267,14 @@ impl Index {
                 index.open.insert(i);
                 continue;
             };
-            for (path, fact) in requirement {
+            for need in requirement {
+                let (path, fact) = match need {
+                    Need::Claim(path, fact) => (path, fact),
+                    Need::Shown(rule, n) => {
+                        index.file_shown(rule, n, i);
+                        continue;
+                    }
+                };
                 let slot = match index.by_claim.iter().position(|b| b.path.same_claim(path)) {
                     Some(slot) => slot,
                     None => {
@@ -254,13 +307,57 @@ impl Index {
                 Err(_) => index.open.extend(patterns.iter().map(|(_, i)| i)),
             }
         }
+        for by in &mut index.by_shown {
+            by.filed.sort_unstable();
+        }
         index
     }
 
-    /// The positions, in evaluation order, of the campaigns that may fire for `claims`:
-    /// every campaign but those that require a claim fact the token does not have.
-    pub fn candidates(&self, claims: &Value) -> impl Iterator<Item = usize> + use<> {
+    fn file_shown(&mut self, rule: &HistoryRule, n: u32, i: usize) {
+        let found = self
+            .by_shown
+            .iter()
+            .position(|b| b.campaign == rule.campaign && b.version == rule.version);
+        let slot = found.unwrap_or_else(|| {
+            self.by_shown.push(ByShown {
+                campaign: rule.campaign.clone(),
+                version: rule.version,
+                filed: Vec::new(),
+            });
+            self.by_shown.len() - 1
+        });
+        if let Some(by) = self.by_shown.get_mut(slot) {
+            by.filed.push((n, i));
+        }
+    }
+
+    /// Whether some campaign is filed under a history fact (see [`Index::candidates`]).
+    pub fn reads_history(&self) -> bool {
+        !self.by_shown.is_empty()
+    }
+
+    /// The positions, in evaluation order, of the campaigns that may fire for `claims` and
+    /// `history`: every campaign but those that require a claim fact the token does not
+    /// have, or a history the user does not have. Without the history, every campaign filed
+    /// under a history fact is taken.
+    pub fn candidates(
+        &self,
+        claims: &Value,
+        history: Option<&History>,
+    ) -> impl Iterator<Item = usize> + use<> {
         let mut set = self.open.clone();
+        for by in &self.by_shown {
+            let shown = history.map_or(u32::MAX, |h| {
+                let n = h
+                    .prompts
+                    .iter()
+                    .filter(|p| reads(&by.campaign, by.version, p))
+                    .count();
+                u32::try_from(n).unwrap_or(u32::MAX)
+            });
+            let reached = by.filed.partition_point(|(n, _)| *n <= shown);
+            set.extend(by.filed[..reached].iter().map(|(_, i)| i));
+        }
         for by in &self.by_claim {
             let Some(value) = present(&by.path, claims) else {
                 continue;
@@ -333,7 +430,7 @@ mod tests {
             Some(Rule::Not(Box::new(eq("plan", json!("gold"))))),
         ];
         let index = Index::new(rules.iter().map(Option::as_ref));
-        let got = |claims: Value| index.candidates(&claims).collect::<Vec<_>>();
+        let got = |claims: Value| index.candidates(&claims, None).collect::<Vec<_>>();
         // Unindexed: no trigger, a `not`.
         assert_eq!(index.open_count(), 2);
         assert_eq!(got(json!({"plan": "gold"})), vec![0, 1, 2, 7]);
@@ -373,7 +470,7 @@ mod tests {
         };
         let rules: Vec<Option<Rule>> = (0..3).map(rule).collect();
         let index = Index::new(rules.iter().map(Option::as_ref));
-        let got = |claims: Value| index.candidates(&claims).collect::<Vec<_>>();
+        let got = |claims: Value| index.candidates(&claims, None).collect::<Vec<_>>();
         // `email_verified` is required by all three, each expression and role by one.
         assert_eq!(
             got(json!({"email_verified": true, "email": "a@partner-1.com"})),
@@ -392,7 +489,7 @@ mod tests {
     fn an_empty_in_list_files_the_campaign_nowhere() {
         let rules = [Some(claim("plan", ClaimTest::In(vec![])))];
         let index = Index::new(rules.iter().map(Option::as_ref));
-        assert_eq!(index.candidates(&json!({"plan": "x"})).count(), 0);
+        assert_eq!(index.candidates(&json!({"plan": "x"}), None).count(), 0);
     }
 
     #[test]
@@ -448,6 +545,26 @@ mod tests {
                 };
                 Rule::Claim { path, test }
             });
+        let history = (0..3u8, proptest::option::of(1..3u32), 0..4u8, 0..4u32).prop_map(
+            |(campaign, version, kind, n)| {
+                let mut rule = HistoryRule {
+                    campaign: format!("c{campaign}"),
+                    version,
+                    ..HistoryRule::default()
+                };
+                match kind {
+                    0 => rule.shown_at_least = Some(n),
+                    1 => rule.answered = Some(n % 2 == 0),
+                    2 => {
+                        rule.shown_at_least = Some(n);
+                        rule.answered = Some(true);
+                    }
+                    _ => rule.shown_at_most = Some(n),
+                }
+                Rule::History(rule)
+            },
+        );
+        let leaf = prop_oneof![3 => leaf, 1 => history];
         leaf.prop_recursive(3, 16, 3, |inner| {
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..3).prop_map(Rule::All),
@@ -477,19 +594,108 @@ mod tests {
             })
     }
 
+    /// A follow-up filed under the count of the campaign it follows is a candidate only once
+    /// the user's history reaches that count (of that version, when the rule names one);
+    /// `answered: true` needs one showing; `shown_at_most` narrows nothing.
+    #[test]
+    fn files_campaigns_under_how_often_another_was_shown() {
+        use super::super::{PastPrompt, PromptStatus};
+        let shown = |n: u32, version: Option<u32>| {
+            Rule::All(vec![
+                eq("locale", json!("en")),
+                Rule::History(HistoryRule {
+                    campaign: "welcome".into(),
+                    version,
+                    shown_at_least: Some(n),
+                    ..HistoryRule::default()
+                }),
+            ])
+        };
+        let answered = Rule::History(HistoryRule {
+            campaign: "welcome".into(),
+            answered: Some(true),
+            ..HistoryRule::default()
+        });
+        let capped = Rule::History(HistoryRule {
+            campaign: "welcome".into(),
+            shown_at_most: Some(1),
+            ..HistoryRule::default()
+        });
+        let rules = [shown(3, None), shown(1, Some(2)), answered, capped];
+        let index = Index::new(rules.iter().map(Some));
+        assert_eq!(
+            index.open_count(),
+            1,
+            "only the cap is evaluated for everyone"
+        );
+        let with = |versions: &[u32]| {
+            let history = History {
+                prompts: versions
+                    .iter()
+                    .map(|&version| PastPrompt {
+                        campaign: "welcome".into(),
+                        version,
+                        status: PromptStatus::Skipped,
+                        shown_at: time::OffsetDateTime::UNIX_EPOCH,
+                        finished_at: None,
+                    })
+                    .collect(),
+                tos: Vec::new(),
+            };
+            let claims = json!({"locale": "en"});
+            index
+                .candidates(&claims, Some(&history))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(with(&[]), [3]);
+        assert_eq!(with(&[1]), [2, 3]);
+        assert_eq!(with(&[1, 2]), [1, 2, 3]);
+        assert_eq!(with(&[1, 1, 2]), [0, 1, 2, 3]);
+        assert_eq!(
+            index.candidates(&json!({}), None).collect::<Vec<_>>(),
+            [0, 1, 2, 3],
+            "without the history, every campaign filed under it"
+        );
+    }
+
+    /// Past prompts of campaigns `c0` to `c2`, versions 1 and 2, in any status.
+    fn history() -> impl Strategy<Value = History> {
+        use super::super::{PastPrompt, PromptStatus};
+        let prompt = (0..3u8, 1..3u32, 0..3u8).prop_map(|(campaign, version, status)| PastPrompt {
+            campaign: format!("c{campaign}"),
+            version,
+            status: match status {
+                0 => PromptStatus::Completed,
+                1 => PromptStatus::Skipped,
+                _ => PromptStatus::Pending,
+            },
+            shown_at: time::OffsetDateTime::UNIX_EPOCH,
+            finished_at: None,
+        });
+        proptest::collection::vec(prompt, 0..6).prop_map(|prompts| History {
+            prompts,
+            tos: Vec::new(),
+        })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
 
         /// The index skips only campaigns whose trigger fails: every trigger that holds is
-        /// among the candidates, so the first to fire is the same with and without it.
+        /// among the candidates, so the first to fire is the same with and without it; and
+        /// without the history, the candidates include those with it.
         #[test]
         fn every_trigger_that_holds_is_a_candidate(
             rules in proptest::collection::vec(proptest::option::of(rule()), 1..12),
             claims in claims(),
+            history in history(),
         ) {
             let index = Index::new(rules.iter().map(Option::as_ref));
-            let candidates: Vec<usize> = index.candidates(&claims).collect();
-            let history = super::super::History::default();
+            let candidates: Vec<usize> = index.candidates(&claims, Some(&history)).collect();
+            let before_history: Vec<usize> = index.candidates(&claims, None).collect();
+            for i in &candidates {
+                prop_assert!(before_history.contains(i), "{i} only with the history");
+            }
             let ctx = super::super::Context {
                 claims: &claims,
                 subject: "auth0|prop",

@@ -99,6 +99,27 @@ pub struct HistoryRule {
     pub last_dismissed_more_than: Option<Duration>,
 }
 
+/// Whether a past prompt is of `campaign` (and of `version`, if one is given): the
+/// prompts a history rule reads.
+fn reads(campaign: &str, version: Option<u32>, p: &PastPrompt) -> bool {
+    p.campaign == campaign && version.is_none_or(|v| p.version == v)
+}
+
+impl HistoryRule {
+    /// Whether a past prompt is one this rule reads.
+    fn counts(&self, p: &PastPrompt) -> bool {
+        reads(&self.campaign, self.version, p)
+    }
+
+    /// How often the rule's campaign must have been shown at least for it to hold: by
+    /// `shown_at_least`, and once for `answered: true`.
+    fn needs_shown(&self) -> u32 {
+        self.shown_at_least
+            .unwrap_or(0)
+            .max(u32::from(self.answered == Some(true)))
+    }
+}
+
 /// When a campaign may fire; `from` inclusive, `until` exclusive.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Schedule {
@@ -602,11 +623,7 @@ fn history_check(rule: &HistoryRule, ctx: &Context<'_>) -> (HistoryFacts, Option
 
 /// What the history shows about the campaign (and version) a history rule reads.
 fn history_facts(rule: &HistoryRule, ctx: &Context<'_>) -> HistoryFacts {
-    let relevant = ctx
-        .history
-        .prompts
-        .iter()
-        .filter(|p| p.campaign == rule.campaign && rule.version.is_none_or(|v| p.version == v));
+    let relevant = ctx.history.prompts.iter().filter(|p| rule.counts(p));
     let mut facts = HistoryFacts {
         shown: 0,
         answered: false,

@@ -495,7 +495,8 @@ pub fn rules_cost(dir: &Path, secs: f64) -> anyhow::Result<(f64, f64)> {
     };
     anyhow::ensure!(
         first_firing(set.iter(), &ctx).is_some_and(|c| c.id == BENCH_CAMPAIGN)
-            && first_firing(set.may_fire(&claims), &ctx).is_some_and(|c| c.id == BENCH_CAMPAIGN),
+            && first_firing(set.may_fire(&claims, Some(&history)), &ctx)
+                .is_some_and(|c| c.id == BENCH_CAMPAIGN),
         "the bench campaign must fire for the bench user"
     );
     let per_choice = |choose: &dyn Fn() -> bool| {
@@ -512,7 +513,7 @@ pub fn rules_cost(dir: &Path, secs: f64) -> anyhow::Result<(f64, f64)> {
     let all = per_choice(&|| first_firing(set.iter(), std::hint::black_box(&ctx)).is_some());
     let indexed = per_choice(&|| {
         let ctx = std::hint::black_box(&ctx);
-        first_firing(set.may_fire(ctx.claims), ctx).is_some()
+        first_firing(set.may_fire(ctx.claims, Some(ctx.history)), ctx).is_some()
     });
     Ok((all, indexed))
 }
