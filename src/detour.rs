@@ -352,7 +352,7 @@ pub async fn start(
             issuer: &inbound.issuer,
             state: idp_state,
             subject: &inbound.subject,
-            claims: &inbound.claims,
+            claims: &inbound.claims_json,
             continue_url: &continue_to,
             created_at: millis(now),
             expires_at: millis(now + ttl),

@@ -93,6 +93,9 @@ pub struct Inbound {
     pub secret_index: usize,
     /// Every claim, for the rules and the form defaults.
     pub claims: Value,
+    /// The claims as the token carried them (its payload, JSON): what a detour records,
+    /// without writing `claims` out again.
+    pub claims_json: String,
 }
 
 /// A fresh random secret (32 bytes, hex), for dev mode.
@@ -275,12 +278,15 @@ pub fn verify(token: &str, config: &Config, now: i64) -> Result<Inbound, TokenEr
             return Err(TokenError::NotYetValid);
         }
     }
+    // Parsed above, so UTF-8 (JSON outside its strings is ASCII, and the parser checks them).
+    let claims_json = String::from_utf8(payload).map_err(|_| TokenError::Malformed)?;
     Ok(Inbound {
         subject,
         issuer: tenant.issuer.clone(),
         expires_at,
         secret_index,
         claims,
+        claims_json,
     })
 }
 
@@ -476,6 +482,7 @@ mod tests {
             issuer: tenant.issuer.clone(),
             expires_at,
             secret_index,
+            claims_json: claims.to_string(),
             claims,
         })
     }

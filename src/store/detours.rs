@@ -18,8 +18,8 @@ pub struct NewDetour<'a> {
     pub state: &'a str,
     /// User.
     pub subject: &'a str,
-    /// Verified claims.
-    pub claims: &'a Value,
+    /// Verified claims (JSON).
+    pub claims: &'a str,
     /// Where the user returns to.
     pub continue_url: &'a str,
     /// Now (ms).
@@ -47,7 +47,7 @@ pub fn insert_detour(w: &mut Writes, d: &NewDetour<'_>) {
     .bind(d.issuer)
     .bind(d.state)
     .bind(d.subject)
-    .bind(d.claims.to_string())
+    .bind(d.claims)
     .bind(d.continue_url)
     .bind(d.created_at)
     .bind(d.expires_at)

@@ -2,7 +2,7 @@
 //! signed token back to /continue. One test per example campaign, plus history and chains.
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::*;
 
@@ -414,4 +414,14 @@ async fn an_allowlisted_continue_uri_replaces_the_tenants_and_others_are_refused
     let refused = app.prompt(&random_state(), &mint(&evil, SECRET)).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert_eq!(app.count("SELECT COUNT(*) FROM detours").await, 1);
+    // The detour keeps the verified claims, every one of them.
+    let pool = app.db().await;
+    let stored: String = sqlx::query_scalar("SELECT claims FROM detours")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&stored).unwrap(),
+        Value::Object(ok)
+    );
 }
