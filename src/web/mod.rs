@@ -6,10 +6,13 @@ pub mod error;
 pub mod limit;
 pub mod prompt;
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
+use axum::ServiceExt as _;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
@@ -17,6 +20,9 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+
+use tower::{Service, ServiceBuilder};
+use tower_http::body::Limited;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{
@@ -42,11 +48,53 @@ pub struct FormTarget(pub String);
 /// Longest User-Agent kept.
 const MAX_USER_AGENT: usize = 512;
 
-/// The router of the whole service.
-pub fn app(state: AppState) -> Router {
+/// The whole service: the routes inside the layers every request passes.
+///
+/// The layers wrap the router rather than being added with `Router::layer`, which wraps
+/// every route in a boxed service of its own per layer, each cloned (an allocation) and
+/// polled through for every request (docs/benchmark.md, session 10).
+pub fn app(
+    state: AppState,
+) -> impl Service<
+    Request,
+    Response = Response,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response, Infallible>> + Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static {
     // Install the metrics recorder before the first request counts anything.
     let _ = crate::telemetry::handle();
     let body_limit = state.config().body_limit_bytes;
+    ServiceBuilder::new()
+        .map_response(|response: axum::http::Response<_>| response.map(Body::new))
+        .layer(SetRequestIdLayer::x_request_id(RequestIds))
+        .layer(
+            // Spans name the path only: the query of /prompt carries the session token.
+            TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+                let request_id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(CatchPanicLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .map_request(|request: Request<Limited<Body>>| request.map(Body::new))
+        .layer(middleware::from_fn_with_state(state.clone(), edge))
+        .service(routes(state))
+}
+
+/// The routes, each counted and timed (`TrackLayer`); the layers are added by [`app`].
+fn routes(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/prompt", get(prompt::start))
         .route("/p/{id}", get(prompt::show).post(prompt::submit))
@@ -64,29 +112,7 @@ pub fn app(state: AppState) -> Router {
             .route("/_dev/start", post(dev::start))
             .route("/_dev/continue", post(dev::continued));
     }
-    router
-        .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), edge))
-        .layer(RequestBodyLimitLayer::new(body_limit))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
-        ))
-        .layer(CatchPanicLayer::new())
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(
-            // Spans name the path only: the query of /prompt carries the session token.
-            TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
-                let request_id = req
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("-");
-                tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.uri().path())
-            }),
-        )
-        .layer(SetRequestIdLayer::x_request_id(RequestIds))
-        .with_state(state)
+    router.fallback(not_found).with_state(state)
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, finishing requests in flight.
