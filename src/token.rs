@@ -206,13 +206,20 @@ pub fn verify(token: &str, config: &Config, now: i64) -> Result<Inbound, TokenEr
     }
     let parts = parts(token)?;
     let header_bytes = base64_bytes(parts.header)?;
-    let header: Value = serde_json::from_slice(&header_bytes).map_err(|_| TokenError::Malformed)?;
-    let alg = header
-        .get("alg")
-        .and_then(Value::as_str)
-        .ok_or(TokenError::Malformed)?;
-    if alg != "HS256" {
-        return Err(TokenError::Algorithm(alg.chars().take(20).collect()));
+    // The usual header parses as jsonwebtoken's and names HS256; any other is read as JSON
+    // for the name of its algorithm, and refused in the order the checks below keep.
+    let typed = serde_json::from_slice::<jsonwebtoken::Header>(&header_bytes);
+    let header_well_typed = typed.is_ok();
+    if !typed.is_ok_and(|h| h.alg == jsonwebtoken::Algorithm::HS256) {
+        let header: Value =
+            serde_json::from_slice(&header_bytes).map_err(|_| TokenError::Malformed)?;
+        let alg = header
+            .get("alg")
+            .and_then(Value::as_str)
+            .ok_or(TokenError::Malformed)?;
+        if alg != "HS256" {
+            return Err(TokenError::Algorithm(alg.chars().take(20).collect()));
+        }
     }
     let payload = base64_bytes(parts.payload)?;
     let claims: Value = serde_json::from_slice(&payload).map_err(|_| TokenError::Malformed)?;
@@ -229,9 +236,7 @@ pub fn verify(token: &str, config: &Config, now: i64) -> Result<Inbound, TokenEr
     // registered claim given twice (which the claims above would take the last of), makes
     // the token malformed. Both are cheap: the header is a few bytes, and the payload's
     // other claims are skipped without being built.
-    if serde_json::from_slice::<jsonwebtoken::Header>(&header_bytes).is_err()
-        || serde_json::from_slice::<Registered>(&payload).is_err()
-    {
+    if !header_well_typed || serde_json::from_slice::<Registered>(&payload).is_err() {
         return Err(TokenError::Malformed);
     }
 

@@ -1,5 +1,7 @@
 //! The user's pages: `/prompt` (from the IdP), `/p/{id}` (the form), `/r/{id}` (the return).
 
+use std::borrow::Cow;
+
 use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, RawQuery, State};
@@ -32,7 +34,7 @@ impl PromptQuery {
     fn parse(raw: Option<&str>) -> Result<Self, WebError> {
         let mut query = PromptQuery::default();
         let (mut state, mut token) = (false, false);
-        for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        for (key, value) in raw.unwrap_or_default().split('&').filter_map(decoded) {
             let (seen, slot) = match key.as_ref() {
                 "state" => (&mut state, &mut query.state),
                 "session_token" => (&mut token, &mut query.session_token),
@@ -47,6 +49,19 @@ impl PromptQuery {
         }
         Ok(query)
     }
+}
+
+/// One `key=value` pair of a query, decoded; borrowed when it holds nothing to decode (a
+/// session token never does).
+fn decoded(pair: &str) -> Option<(Cow<'_, str>, Cow<'_, str>)> {
+    if pair.is_empty() {
+        return None;
+    }
+    if pair.contains(['%', '+']) {
+        return form_urlencoded::parse(pair.as_bytes()).next();
+    }
+    let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+    Some((Cow::Borrowed(key), Cow::Borrowed(value)))
 }
 
 /// The browser cookie lives a day: long enough for any detour, short enough to mean little.
@@ -195,6 +210,16 @@ mod tests {
             Some((String::new(), "t".into()))
         );
         assert_eq!(parsed(None), Some((String::new(), String::new())));
+        // Keys are decoded too; empty pairs and a pair without `=` are taken as
+        // form_urlencoded takes them.
+        assert_eq!(
+            parsed(Some("&st%61te=s&&session_token&")),
+            Some(("s".into(), String::new()))
+        );
+        assert_eq!(
+            parsed(Some("state=%F0%9F%98%80")),
+            Some(("😀".into(), String::new()))
+        );
     }
 
     #[test]
