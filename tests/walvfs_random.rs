@@ -9,8 +9,11 @@
 //! takes N steps per seed; a failure names its seed and step.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use interlude::store::walvfs;
 use rusqlite::{Connection, OpenFlags, params};
@@ -61,6 +64,38 @@ fn content(conn: &Connection) -> Result<Rows, rusqlite::Error> {
 /// The same, or a panic naming the seed and step.
 fn seen(conn: &Connection, at: &str) -> Rows {
     content(conn).unwrap_or_else(|e| panic!("{at}: reading the table: {e}"))
+}
+
+fn digest(rows: &Rows) -> u64 {
+    let mut h = DefaultHasher::new();
+    rows.hash(&mut h);
+    h.finish()
+}
+
+/// A thread that reads the table over and over while the steps run: every read must be
+/// a state that was committed (or was about to be: a state is listed just before its
+/// COMMIT). Returns what went wrong, if anything.
+fn watch(
+    db: PathBuf,
+    states: Arc<Mutex<HashSet<u64>>>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Option<String>> {
+    std::thread::spawn(move || {
+        let conn = Connection::open(&db).ok()?;
+        while !stop.load(Ordering::Relaxed) {
+            match content(&conn) {
+                Ok(rows) => {
+                    let known = states.lock().is_ok_and(|s| s.contains(&digest(&rows)));
+                    if !known {
+                        return Some(format!("a state never committed ({} rows)", rows.len()));
+                    }
+                }
+                Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {}
+                Err(e) => return Some(format!("reading: {e}")),
+            }
+        }
+        None
+    })
 }
 
 fn integrity(conn: &Connection) -> String {
@@ -192,6 +227,9 @@ fn run(seed: u64, steps: usize) {
         .unwrap();
     let reader = Connection::open(&run.db).unwrap();
     let mut committed = Rows::new();
+    let states = Arc::new(Mutex::new(HashSet::from([digest(&committed)])));
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = watch(run.db.clone(), Arc::clone(&states), Arc::clone(&stop));
     let mut copies = 0;
 
     for step in 0..steps {
@@ -241,6 +279,7 @@ fn run(seed: u64, steps: usize) {
                     assert_eq!(seen(conn, &at), rows, "{at}: the writer's own view");
                 }
                 if rng.chance(80) {
+                    states.lock().unwrap().insert(digest(&rows));
                     conn.execute_batch("COMMIT").unwrap();
                     committed = rows;
                 } else {
@@ -276,6 +315,9 @@ fn run(seed: u64, steps: usize) {
             assert_eq!(seen(&writer, &at), committed, "{at}: the writer");
         }
     }
+    stop.store(true, Ordering::Relaxed);
+    let watched = watcher.join().unwrap();
+    assert_eq!(watched, None, "seed {seed}: the reading thread");
     drop((writer, other, reader));
     let reopened = Connection::open(&run.db).unwrap();
     assert_eq!(integrity(&reopened), "ok", "seed {seed}: at the end");
