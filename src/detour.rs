@@ -272,7 +272,7 @@ async fn pick(
     if pool.is_empty() {
         return Ok(None);
     }
-    let mut history = reads.history(issuer, subject).await?;
+    let mut history = reads.history(issuer, subject, set.history_parts()).await?;
     if let Some(a) = answering {
         a.apply(&mut history);
     }

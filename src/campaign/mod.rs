@@ -17,7 +17,7 @@ use time::{Date, Duration};
 
 pub use self::load::{Problem, Problems, load_dir};
 pub use self::model::{FieldType, MetadataTarget, OnExhausted};
-use crate::rules::{ClaimPath, History, Index, Rule, Schedule};
+use crate::rules::{ClaimPath, History, HistoryParts, Index, Rule, Schedule};
 
 /// A validated campaign. Only [`load`] makes these, so every one the service holds is sound.
 #[derive(Debug, Clone)]
@@ -263,6 +263,7 @@ pub struct CampaignSet {
     ordered: Vec<Arc<Campaign>>,
     by_id: HashMap<String, Arc<Campaign>>,
     index: Index,
+    reads_tos: bool,
 }
 
 impl CampaignSet {
@@ -275,10 +276,14 @@ impl CampaignSet {
             .map(|c| (c.id.clone(), Arc::clone(c)))
             .collect();
         let index = Index::new(ordered.iter().map(|c| c.trigger.as_ref()));
+        let reads_tos = ordered
+            .iter()
+            .any(|c| c.trigger.as_ref().is_some_and(Rule::reads_tos));
         Self {
             ordered,
             by_id,
             index,
+            reads_tos,
         }
     }
 
@@ -307,6 +312,16 @@ impl CampaignSet {
         self.index.reads_history()
     }
 
+    /// What of a user's history the rules read: the ToS acceptances only when some
+    /// campaign's trigger tests them.
+    pub fn history_parts(&self) -> HistoryParts {
+        if self.reads_tos {
+            HistoryParts::All
+        } else {
+            HistoryParts::Prompts
+        }
+    }
+
     /// The campaign with this id.
     pub fn get(&self, id: &str) -> Option<&Arc<Campaign>> {
         self.by_id.get(id)
@@ -320,5 +335,42 @@ impl CampaignSet {
     /// None at all.
     pub fn is_empty(&self) -> bool {
         self.ordered.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::campaign::load::LoadOptions;
+
+    fn set_of(files: &[&str]) -> CampaignSet {
+        let dir = tempfile::tempdir().expect("a folder");
+        for f in files {
+            std::fs::copy(
+                std::path::Path::new("campaigns").join(f),
+                dir.path().join(f),
+            )
+            .expect("the example campaign");
+        }
+        crate::campaign::load_dir(dir.path(), &LoadOptions::default()).expect("the campaigns")
+    }
+
+    /// The ToS acceptances are read only for sets with a trigger that tests them, however
+    /// deep (`tos-v2` has it under `not`).
+    #[test]
+    fn the_history_holds_tos_acceptances_only_when_a_trigger_reads_them() {
+        assert_eq!(
+            set_of(&["profile-job.yaml", "marketing-consent.yaml"]).history_parts(),
+            HistoryParts::Prompts
+        );
+        assert_eq!(
+            set_of(&["profile-job.yaml", "tos-v2.yaml"]).history_parts(),
+            HistoryParts::All
+        );
+        assert_eq!(
+            CampaignSet::default().history_parts(),
+            HistoryParts::Prompts
+        );
     }
 }

@@ -53,6 +53,18 @@ pub enum Rule {
     },
 }
 
+impl Rule {
+    /// Whether the rule, or a rule inside it, reads the user's ToS acceptances.
+    pub fn reads_tos(&self) -> bool {
+        match self {
+            Rule::All(rules) | Rule::Any(rules) => rules.iter().any(Rule::reads_tos),
+            Rule::Not(rule) => rule.reads_tos(),
+            Rule::TosAccepted { .. } => true,
+            Rule::Claim { .. } | Rule::History(_) | Rule::Rollout { .. } => false,
+        }
+    }
+}
+
 /// What a claim must satisfy.
 #[derive(Debug, Clone)]
 pub enum ClaimTest {
@@ -176,6 +188,16 @@ pub struct TosRecord {
     pub document: String,
     /// Version accepted.
     pub version: String,
+}
+
+/// Which parts of a user's history a read returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryParts {
+    /// The prompts and the ToS acceptances.
+    All,
+    /// The prompts only (`History::tos` stays empty): for campaign sets whose rules read
+    /// no ToS acceptance, which then cost no second index descent per login.
+    Prompts,
 }
 
 /// Everything the rules may know about the user's past, as plain data.

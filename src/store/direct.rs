@@ -25,7 +25,7 @@ use sqlx::{Sqlite, SqliteConnection};
 
 use super::detours::{self, PromptRow, Steps};
 use super::{Store, StoreError, history};
-use crate::rules::History;
+use crate::rules::{History, HistoryParts};
 
 /// Why a direct read did not give an answer.
 #[derive(Debug, thiserror::Error)]
@@ -140,11 +140,16 @@ impl<'a> Reads<'a> {
         }
     }
 
-    /// The user's history at this tenant.
-    pub async fn history(&mut self, issuer: &str, subject: &str) -> Result<History, StoreError> {
+    /// The user's history at this tenant (`parts` of it).
+    pub async fn history(
+        &mut self,
+        issuer: &str,
+        subject: &str,
+        parts: HistoryParts,
+    ) -> Result<History, StoreError> {
         self.either(
-            |store| history::load_here(store, issuer, subject),
-            async |conn| history::load(conn, issuer, subject).await,
+            |store| history::load_here(store, issuer, subject, parts),
+            async |conn| history::load(conn, issuer, subject, parts).await,
         )
         .await
     }

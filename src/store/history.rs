@@ -3,27 +3,49 @@
 use sqlx::SqliteConnection;
 
 use super::{Store, StoreError, from_millis};
-use crate::rules::{History, PastPrompt, PromptStatus, TosRecord};
+use crate::rules::{History, HistoryParts, PastPrompt, PromptStatus, TosRecord};
 
 /// How many past prompts the rules see at most (newest first): bounds the work per request.
 pub const MAX_HISTORY: i64 = 500;
+
+/// The prompts part of the history statements (a macro, so that both are literals).
+macro_rules! prompts_sql {
+    () => {
+        "SELECT campaign, campaign_version, status, shown_at, finished_at, NULL
+       FROM (SELECT campaign, campaign_version, status, shown_at, finished_at
+             FROM prompts WHERE issuer = ?1 AND subject = ?2
+             ORDER BY shown_at DESC LIMIT 500)"
+    };
+}
 
 /// A user's newest prompts (the rules take them in any order), then the ToS versions they
 /// accepted, in one statement, so both come from the same snapshot. A row with a status is
 /// a prompt (campaign, version, status, shown at, finished at); a row without one is a ToS
 /// acceptance (document, then its version in the last column), each distinct pair once.
 /// The `prompts_history` index covers the first part and `tos_history` the second, whose
-/// grouping follows that index (no temporary b-tree per login). The limit ([`MAX_HISTORY`]) is written into the SQL: a bound
-/// `LIMIT ?` makes SQLite (3.47+) re-prepare the statement every time it is bound.
-const HISTORY_SQL: &str = "SELECT campaign, campaign_version, status, shown_at, finished_at,
-                                  NULL
-       FROM (SELECT campaign, campaign_version, status, shown_at, finished_at
-             FROM prompts WHERE issuer = ?1 AND subject = ?2
-             ORDER BY shown_at DESC LIMIT 500)
+/// grouping follows that index (no temporary b-tree per login). The limit ([`MAX_HISTORY`])
+/// is written into the SQL: a bound `LIMIT ?` makes SQLite (3.47+) re-prepare the statement
+/// every time it is bound.
+const HISTORY_SQL: &str = concat!(
+    prompts_sql!(),
+    "
        UNION ALL
        SELECT document, NULL, NULL, NULL, NULL, version
        FROM tos_acceptances WHERE issuer = ?1 AND subject = ?2
-       GROUP BY document, version";
+       GROUP BY document, version"
+);
+
+/// The first part of [`HISTORY_SQL`] alone, for campaign sets whose rules read no ToS
+/// acceptance ([`HistoryParts::Prompts`]).
+const PROMPTS_SQL: &str = prompts_sql!();
+
+/// The statement that reads `parts` of a history.
+fn sql(parts: HistoryParts) -> &'static str {
+    match parts {
+        HistoryParts::All => HISTORY_SQL,
+        HistoryParts::Prompts => PROMPTS_SQL,
+    }
+}
 
 /// One row of the history statement, its columns in order.
 type HistoryRow = (
@@ -67,8 +89,9 @@ pub async fn load(
     conn: &mut SqliteConnection,
     issuer: &str,
     subject: &str,
+    parts: HistoryParts,
 ) -> Result<History, StoreError> {
-    let rows: Vec<HistoryRow> = sqlx::query_as(HISTORY_SQL)
+    let rows: Vec<HistoryRow> = sqlx::query_as(sql(parts))
         .bind(issuer)
         .bind(subject)
         .fetch_all(&mut *conn)
@@ -95,9 +118,10 @@ pub(super) fn load_here(
     store: &Store,
     issuer: &str,
     subject: &str,
+    parts: HistoryParts,
 ) -> Option<Result<History, StoreError>> {
     store.read_here(|db| {
-        let mut statement = db.prepare_cached(HISTORY_SQL)?;
+        let mut statement = db.prepare_cached(sql(parts))?;
         let mut rows = statement.query((issuer, subject))?;
         let mut history = History::default();
         while let Some(row) = rows.next()? {
@@ -157,6 +181,7 @@ mod tests {
     fn the_written_limit_is_max_history() {
         let limit = format!("LIMIT {})", MAX_HISTORY);
         assert!(HISTORY_SQL.contains(&limit));
+        assert!(HISTORY_SQL.starts_with(PROMPTS_SQL));
     }
 
     /// The history comes back whole and typed from its one statement, both parts are read
@@ -192,7 +217,9 @@ mod tests {
                 panic!("fixture `{sql}`: {e}");
             }
         }
-        let history = load(&mut conn, "iss", "alice").await.expect("the history");
+        let history = load(&mut conn, "iss", "alice", HistoryParts::All)
+            .await
+            .expect("the history");
         let mut prompts: Vec<_> = history
             .prompts
             .iter()
@@ -223,17 +250,38 @@ mod tests {
         assert_eq!(tos, [("terms", "2")], "distinct versions");
 
         // Read on this thread, without the pool: the same history.
-        let here = load_here(&store, "iss", "alice")
+        let here = load_here(&store, "iss", "alice", HistoryParts::All)
             .expect("a file database is read here")
             .expect("the history");
         assert_eq!(format!("{here:?}"), format!("{history:?}"));
 
-        let nobody = load(&mut conn, "iss", "bob")
+        // The prompts alone, both ways: the same prompts, no ToS acceptances.
+        let prompts_only = History {
+            prompts: history.prompts.clone(),
+            tos: Vec::new(),
+        };
+        let pooled = load(&mut conn, "iss", "alice", HistoryParts::Prompts)
+            .await
+            .expect("the prompts");
+        assert_eq!(format!("{pooled:?}"), format!("{prompts_only:?}"));
+        let here = load_here(&store, "iss", "alice", HistoryParts::Prompts)
+            .expect("a file database is read here")
+            .expect("the prompts");
+        assert_eq!(format!("{here:?}"), format!("{prompts_only:?}"));
+
+        let nobody = load(&mut conn, "iss", "bob", HistoryParts::All)
             .await
             .expect("an empty history");
         assert!(nobody.prompts.is_empty() && nobody.tos.is_empty());
 
-        let plan = query_plan(&mut conn).await;
+        let plan = query_plan(&mut conn, PROMPTS_SQL).await;
+        assert!(
+            plan.iter()
+                .any(|d| d.contains("USING COVERING INDEX prompts_history")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|d| d.contains("tos_")), "{plan:?}");
+        let plan = query_plan(&mut conn, HISTORY_SQL).await;
         for index in ["prompts_history", "tos_history"] {
             assert!(
                 plan.iter()
@@ -244,15 +292,13 @@ mod tests {
         assert!(!plan.iter().any(|d| d.contains("TEMP B-TREE")), "{plan:?}");
     }
 
-    async fn query_plan(conn: &mut SqliteConnection) -> Vec<String> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "EXPLAIN QUERY PLAN {HISTORY_SQL}"
-        )))
-        .bind("iss")
-        .bind("alice")
-        .fetch_all(&mut *conn)
-        .await
-        .expect("a query plan");
+    async fn query_plan(conn: &mut SqliteConnection, sql: &str) -> Vec<String> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}")))
+            .bind("iss")
+            .bind("alice")
+            .fetch_all(&mut *conn)
+            .await
+            .expect("a query plan");
         rows.iter()
             .map(|r| sqlx::Row::try_get::<String, _>(r, 3).unwrap_or_default())
             .collect()
