@@ -86,6 +86,13 @@ pub struct CellResult {
     pub server_cpu_us_per_op: Option<f64>,
     /// Load generator CPU, % of one core.
     pub generator_cpu_pct: Option<f64>,
+    /// Load generator CPU time per operation, µs: the same work in every cell of a
+    /// workload, so it tracks how fast the host is at the moment.
+    pub generator_cpu_us_per_op: Option<f64>,
+    /// Server CPU per operation ÷ the generator's: the server's cost with the host's speed
+    /// of the moment divided out (on a shared host it drifts by a quarter within minutes,
+    /// and both processes with it), for comparing cells measured at different times.
+    pub cpu_vs_generator: Option<f64>,
     /// CPU used by other processes on the machine during the window, % of one core
     /// (a noise indicator: the bench shares the machine).
     pub others_cpu_pct: Option<f64>,
@@ -147,6 +154,11 @@ impl CellResult {
             p999_ms: percentile_ms(&o.latencies_us, 0.999),
             server_cpu_us_per_op: per_op(o.server_cpu),
             generator_cpu_pct: o.generator_cpu.map(|d| d.as_secs_f64() * 100.0 / secs),
+            generator_cpu_us_per_op: per_op(o.generator_cpu),
+            cpu_vs_generator: per_op(o.server_cpu)
+                .zip(per_op(o.generator_cpu))
+                .filter(|(_, g)| *g > 0.0)
+                .map(|(s, g)| s / g),
             others_cpu_pct: o.others_cpu.map(|d| d.as_secs_f64() * 100.0 / secs),
             steal_pct: o.steal.map(|d| d.as_secs_f64() * 100.0 / secs),
             fsync_ms: None,
@@ -310,11 +322,11 @@ pub fn table(r: &Results) -> String {
     let _ = writeln!(s);
     let _ = writeln!(
         s,
-        "| group | workload | conn | history | campaigns | ops/s | ×bare | p50 ms | ×bare | p99 ms | ×bare | p99.9 ms | ×bare | server CPU µs/op | gen CPU % | others CPU % | steal % | fsync ms | server peak RSS MiB | errors |"
+        "| group | workload | conn | history | campaigns | ops/s | ×bare | p50 ms | ×bare | p99 ms | ×bare | p99.9 ms | ×bare | server CPU µs/op | gen CPU % | server ÷ gen CPU/op | others CPU % | steal % | fsync ms | server peak RSS MiB | errors |"
     );
     let _ = writeln!(
         s,
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
     );
     for c in &r.cells {
         let v = c.vs_bare;
@@ -328,7 +340,7 @@ pub fn table(r: &Results) -> String {
         };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {:.0}{} | {} | {:.2} | {} | {:.2} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {:.0}{} | {} | {:.2} | {} | {:.2} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             c.group,
             label(c.workload),
             c.concurrency,
@@ -349,6 +361,7 @@ pub fn table(r: &Results) -> String {
             x(|r| r.p999),
             opt(c.server_cpu_us_per_op, 0),
             opt(c.generator_cpu_pct, 0),
+            opt(c.cpu_vs_generator, 2),
             opt(c.others_cpu_pct, 0),
             opt(c.steal_pct, 0),
             opt(c.fsync_ms, 2),
@@ -474,6 +487,7 @@ pub fn targets(r: &Results) -> String {
     {
         let mut list = Vec::new();
         let mut ok = true;
+        let mut normalized = Normalized::default();
         for w in ["prompt", "trip"] {
             for &c in &concs {
                 if let (Some(a), Some(b)) = (
@@ -483,17 +497,22 @@ pub fn targets(r: &Results) -> String {
                     let p50 = b.p50_ms / a.p50_ms;
                     let p99 = b.p99_ms / a.p99_ms;
                     ok &= p50 <= 1.2;
-                    list.push(format!("{} c={c} p50 {p50:.2}× p99 {p99:.2}×", label(w)));
+                    list.push(format!(
+                        "{} c={c} p50 {p50:.2}× p99 {p99:.2}× CPU÷gen {}",
+                        label(w),
+                        ratio(normalized.add(a, b))
+                    ));
                 }
             }
         }
         let _ = writeln!(
             s,
-            "- latency at {} history rows within 1.2× of {} (p50): {} ({})",
+            "- latency at {} history rows within 1.2× of {} (p50): {} ({}; by server ÷ generator CPU per op, within 1.2×: {})",
             count(hmax),
             count(h0),
             list.join("; "),
-            mark(ok)
+            mark(ok),
+            normalized.verdict()
         );
     }
     // Campaigns: the largest count against the base.
@@ -506,6 +525,7 @@ pub fn targets(r: &Results) -> String {
     {
         let mut list = Vec::new();
         let mut worst: f64 = 0.0;
+        let mut normalized = Normalized::default();
         for w in ["prompt", "trip"] {
             for &c in &concs {
                 if let (Some(a), Some(b)) = (
@@ -519,19 +539,46 @@ pub fn targets(r: &Results) -> String {
                         .map(|(b, a)| b / a);
                     worst = worst.max(p50);
                     list.push(format!(
-                        "{} c={c} p50 {p50:.2}× CPU/op {}",
+                        "{} c={c} p50 {p50:.2}× CPU/op {} CPU÷gen {}",
                         label(w),
-                        ratio(cpu)
+                        ratio(cpu),
+                        ratio(normalized.add(a, b))
                     ));
                 }
             }
         }
         let _ = writeln!(
             s,
-            "- cost flat in campaigns ({kmax} vs {k0}; flat taken as p50 within 1.2×): {} ({})",
+            "- cost flat in campaigns ({kmax} vs {k0}; flat taken as p50 within 1.2×): {} ({}; by server ÷ generator CPU per op, within 1.2×: {})",
             list.join("; "),
-            mark(worst <= 1.2)
+            mark(worst <= 1.2),
+            normalized.verdict()
         );
     }
     s
+}
+
+/// Cells compared by server ÷ generator CPU per operation (the host's speed divided out).
+#[derive(Default)]
+struct Normalized {
+    worst: Option<f64>,
+}
+
+impl Normalized {
+    /// `b`'s figure ÷ `a`'s, kept for the verdict.
+    fn add(&mut self, a: &CellResult, b: &CellResult) -> Option<f64> {
+        let r = b
+            .cpu_vs_generator
+            .zip(a.cpu_vs_generator)
+            .map(|(b, a)| b / a)?;
+        self.worst = Some(self.worst.map_or(r, |w| w.max(r)));
+        Some(r)
+    }
+
+    fn verdict(&self) -> &'static str {
+        match self.worst {
+            Some(w) => mark(w <= 1.2),
+            None => "not measured",
+        }
+    }
 }
