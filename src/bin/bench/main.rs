@@ -202,6 +202,32 @@ fn plan(opts: &Opts) -> Vec<Cell> {
     cells
 }
 
+/// The order the cells are measured in: each comparison's cells one after the other (for
+/// each concurrency and workload, the bare handler, the base case, then each level of the
+/// sweeps), since the shared host's speed drifts by a quarter within minutes and the ratios
+/// compare cells measured moments apart rather than minutes apart.
+fn measuring_order(cells: &[Cell]) -> Vec<usize> {
+    let workload_rank = |w: Workload| match w {
+        Workload::Bare => 0,
+        Workload::Prompt => 1,
+        Workload::Trip => 2,
+        Workload::Post => 3,
+    };
+    let mut order: Vec<usize> = (0..cells.len()).collect();
+    // A stable sort: within a workload and concurrency the plan's order (bare, base,
+    // history levels, campaign levels) stays.
+    order.sort_by_key(|&i| {
+        let c = &cells[i];
+        let workload = match c.workload {
+            // The bare cell goes with the first workload measured at its concurrency.
+            Workload::Bare => 1,
+            w => workload_rank(w),
+        };
+        (c.concurrency, workload, c.workload != Workload::Bare)
+    });
+    order
+}
+
 async fn run(opts: Opts) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let work = std::env::temp_dir().join(format!("interlude-bench-{}", std::process::id()));
@@ -224,7 +250,9 @@ async fn run(opts: Opts) -> anyhow::Result<()> {
         warmup: Duration::from_secs_f64(opts.warmup),
         duration: Duration::from_secs_f64(opts.duration),
     };
-    for cell in &cells {
+    let mut measured: Vec<Option<CellResult>> = cells.iter().map(|_| None).collect();
+    for i in measuring_order(&cells) {
+        let Some(cell) = cells.get(i) else { continue };
         // The machine is shared: wait for a quiet moment, and repeat a cell that others
         // disturbed, keeping the quietest attempt.
         servers::settle(opts.noise_limit, Duration::from_secs_f64(opts.settle)).await;
@@ -258,8 +286,12 @@ async fn run(opts: Opts) -> anyhow::Result<()> {
                 servers::settle(opts.noise_limit, Duration::from_secs_f64(opts.settle)).await;
             }
         }
-        results.extend(kept);
+        if let Some(slot) = measured.get_mut(i) {
+            *slot = kept;
+        }
     }
+    // The table keeps the plan's order.
+    results.extend(measured.into_iter().flatten());
     if let Some(b) = bare {
         b.stop().await;
     }
