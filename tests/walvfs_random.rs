@@ -8,7 +8,7 @@
 //! database must then hold either the last commit or, where SQLite went on and committed,
 //! everything that succeeded, never a mix. A COMMIT that failed after its commit frame was
 //! written (the padding after it) is also in the files until the next commit writes over
-//! it, so a copy may hold it then: SQLite's own VFS leaves the same files (the second test).
+//! it, so a copy may hold it then: SQLite's own VFS leaves the same files (a test below).
 //!
 //! CI runs seeds 1 to 16 (seed 3 finds a VFS that does not write what it holds before
 //! the WAL's locks change). `WALVFS_SEEDS=N` runs N seeds from 1, `WALVFS_STEPS=N`
@@ -40,6 +40,8 @@ mod full_disk {
         static CALLS_LEFT: Cell<u64> = const { Cell::new(0) };
         /// Whether the armed failure happened.
         static FIRED: Cell<bool> = const { Cell::new(false) };
+        /// Every call fails until [`disarm`] (a disk that stays full).
+        static FULL: Cell<bool> = const { Cell::new(false) };
     }
 
     static REAL: OnceLock<usize> = OnceLock::new();
@@ -53,6 +55,13 @@ mod full_disk {
 
     unsafe extern "C" fn pwrite(fd: i32, buf: *const c_void, n: usize, off: i64) -> isize {
         let left = CALLS_LEFT.with(Cell::get);
+        if FULL.with(Cell::get) {
+            FIRED.with(|f| f.set(true));
+            INJECTED.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: the C library's errno of this thread.
+            unsafe { *__errno_location() = 28 }; // ENOSPC
+            return -1;
+        }
         if left > 0 {
             CALLS_LEFT.with(|c| c.set(left - 1));
             if left == 1 {
@@ -102,9 +111,16 @@ mod full_disk {
         FIRED.with(|f| f.set(false));
     }
 
-    /// Disarms; returns whether the failure happened since [`arm`].
+    /// Every `pwrite` of this thread fails from now until [`disarm`].
+    pub fn fill() {
+        FULL.with(|f| f.set(true));
+        FIRED.with(|f| f.set(false));
+    }
+
+    /// Disarms; returns whether the failure happened since [`arm`] or [`fill`].
     pub fn disarm() -> bool {
         CALLS_LEFT.with(|c| c.set(0));
+        FULL.with(|f| f.set(false));
         FIRED.with(|f| f.replace(false))
     }
 
@@ -607,4 +623,69 @@ fn a_failing_commit_leaves_the_files_as_sqlites_own_vfs_does() {
     let all = HashSet::from([(true, 1, 1), (true, 1, 2), (false, 2, 2)]);
     assert_eq!(unix, all, "SQLite's own VFS");
     assert_eq!(held, all, "the writer's VFS");
+}
+
+/// A failed write of held frames is reported on whatever call on the WAL came next. When
+/// that is a read (SQLite reading back a spilled page) the statement fails with
+/// SQLITE_FULL, which SQLite undoes with a statement rollback only (a statement journal,
+/// `usesStmtJournal`), and the transaction goes on: SQLite still counts the spilled frames
+/// as written (they precede the statement), `release` has dropped them, and the COMMIT
+/// publishes frames that are not in the file. Without the VFS, the spill's own write fails,
+/// `pagerStress` puts the pager in its error state and the whole transaction is rolled
+/// back. Here the disk is full while a statement reads back what was spilled.
+#[test]
+fn a_held_write_failing_on_a_read_does_not_let_the_commit_through() {
+    full_disk::install();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("f.db");
+    let setup = Connection::open(&db).unwrap();
+    setup
+        .execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+             CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB NOT NULL);
+             INSERT INTO t (v) VALUES (randomblob(100));
+             PRAGMA wal_checkpoint(TRUNCATE);",
+        )
+        .unwrap();
+    assert!(walvfs::register());
+    let writer =
+        Connection::open_with_flags_and_vfs(&db, OpenFlags::SQLITE_OPEN_READ_WRITE, walvfs::NAME)
+            .unwrap();
+    writer
+        .execute_batch(
+            "PRAGMA synchronous = NORMAL; PRAGMA cache_size = 10;
+             PRAGMA wal_autocheckpoint = 0;
+             BEGIN;
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60)
+             INSERT INTO t (v) SELECT randomblob(3000) FROM n;",
+        )
+        .expect("a transaction that spills");
+    full_disk::fill();
+    let failed = writer.execute("UPDATE t SET v = v WHERE k > 1", []);
+    assert!(full_disk::disarm(), "the disk was full for a write");
+    eprintln!(
+        "the statement: {failed:?}; transaction open: {}",
+        !writer.is_autocommit()
+    );
+    assert!(failed.is_err(), "the statement met the full disk");
+    if writer.is_autocommit() {
+        return; // SQLite rolled the whole transaction back: nothing to publish.
+    }
+    let committed = writer.execute_batch("COMMIT");
+    eprintln!("the commit: {committed:?}");
+    if committed.is_err() {
+        return;
+    }
+    // The commit went through: every row it published must be readable.
+    let fresh = Connection::open(&db).unwrap();
+    let seen: Result<(String, i64), _> = fresh
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .and_then(|v: String| {
+            fresh
+                .query_row("SELECT count(*) FROM t WHERE length(v) = 3000", [], |r| {
+                    r.get(0)
+                })
+                .map(|n| (v, n))
+        });
+    assert_eq!(seen.map_err(|e| e.to_string()), Ok(("ok".to_owned(), 60)));
 }
