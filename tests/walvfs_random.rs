@@ -55,22 +55,15 @@ mod full_disk {
 
     unsafe extern "C" fn pwrite(fd: i32, buf: *const c_void, n: usize, off: i64) -> isize {
         let left = CALLS_LEFT.with(Cell::get);
-        if FULL.with(Cell::get) {
+        if left > 0 {
+            CALLS_LEFT.with(|c| c.set(left - 1));
+        }
+        if left == 1 || FULL.with(Cell::get) {
             FIRED.with(|f| f.set(true));
             INJECTED.fetch_add(1, Ordering::Relaxed);
             // SAFETY: the C library's errno of this thread.
             unsafe { *__errno_location() = 28 }; // ENOSPC
             return -1;
-        }
-        if left > 0 {
-            CALLS_LEFT.with(|c| c.set(left - 1));
-            if left == 1 {
-                FIRED.with(|f| f.set(true));
-                INJECTED.fetch_add(1, Ordering::Relaxed);
-                // SAFETY: the C library's errno of this thread.
-                unsafe { *__errno_location() = 28 }; // ENOSPC
-                return -1;
-            }
         }
         // SAFETY: the `unix` VFS's own pwrite, with its arguments.
         unsafe {
@@ -294,13 +287,10 @@ fn write(
             // Many small rows at once (page splits), in one statement.
             let base = 1000 + i64::try_from(rng.below(10_000)).unwrap();
             let values: Vec<(i64, Vec<u8>)> = (0..20).map(|i| (base + i, rng.blob(40))).collect();
-            let mut sql = String::from("INSERT OR REPLACE INTO t (k, v) VALUES ");
-            for (i, _) in values.iter().enumerate() {
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!("(?{}, ?{})", 2 * i + 1, 2 * i + 2));
-            }
+            let sql = format!(
+                "INSERT OR REPLACE INTO t (k, v) VALUES {}",
+                vec!["(?, ?)"; values.len()].join(", ")
+            );
             let args: Vec<&dyn rusqlite::ToSql> = values
                 .iter()
                 .flat_map(|(k, v)| [k as &dyn rusqlite::ToSql, v as &dyn rusqlite::ToSql])

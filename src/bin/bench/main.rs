@@ -207,23 +207,18 @@ fn plan(opts: &Opts) -> Vec<Cell> {
 /// sweeps), since the shared host's speed drifts by a quarter within minutes and the ratios
 /// compare cells measured moments apart rather than minutes apart.
 fn measuring_order(cells: &[Cell]) -> Vec<usize> {
-    let workload_rank = |w: Workload| match w {
-        Workload::Bare => 0,
-        Workload::Prompt => 1,
-        Workload::Trip => 2,
-        Workload::Post => 3,
-    };
     let mut order: Vec<usize> = (0..cells.len()).collect();
-    // A stable sort: within a workload and concurrency the plan's order (bare, base,
-    // history levels, campaign levels) stays.
+    // A stable sort: within a workload and concurrency the plan's order (base, history
+    // levels, campaign levels) stays.
     order.sort_by_key(|&i| {
         let c = &cells[i];
         let workload = match c.workload {
-            // The bare cell goes with the first workload measured at its concurrency.
-            Workload::Bare => 1,
-            w => workload_rank(w),
+            Workload::Bare => 0,
+            Workload::Prompt => 1,
+            Workload::Trip => 2,
+            Workload::Post => 3,
         };
-        (c.concurrency, workload, c.workload != Workload::Bare)
+        (c.concurrency, workload)
     });
     order
 }

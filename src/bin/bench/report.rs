@@ -138,6 +138,7 @@ impl CellResult {
             d.filter(|_| o.ops > 0)
                 .map(|d| d.as_secs_f64() * 1e6 / o.ops as f64)
         };
+        let (server_cpu, generator_cpu) = (per_op(o.server_cpu), per_op(o.generator_cpu));
         CellResult {
             group: cell.group,
             workload: cell.workload.key(),
@@ -152,11 +153,11 @@ impl CellResult {
             p50_ms: percentile_ms(&o.latencies_us, 0.50),
             p99_ms: percentile_ms(&o.latencies_us, 0.99),
             p999_ms: percentile_ms(&o.latencies_us, 0.999),
-            server_cpu_us_per_op: per_op(o.server_cpu),
+            server_cpu_us_per_op: server_cpu,
             generator_cpu_pct: o.generator_cpu.map(|d| d.as_secs_f64() * 100.0 / secs),
-            generator_cpu_us_per_op: per_op(o.generator_cpu),
-            cpu_vs_generator: per_op(o.server_cpu)
-                .zip(per_op(o.generator_cpu))
+            generator_cpu_us_per_op: generator_cpu,
+            cpu_vs_generator: server_cpu
+                .zip(generator_cpu)
                 .filter(|(_, g)| *g > 0.0)
                 .map(|(s, g)| s / g),
             others_cpu_pct: o.others_cpu.map(|d| d.as_secs_f64() * 100.0 / secs),
